@@ -1,0 +1,1 @@
+"""The domain: pydantic models and pure functions. No I/O (checked by import-linter)."""

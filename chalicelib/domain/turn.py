@@ -1,0 +1,91 @@
+"""Turn records: the audit trail that explains every reply (API.md, "Turns")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from chalicelib.domain.base import Model
+
+
+class Violation(Model):
+    rule_id: str
+    message: str
+    lane: str = "expression"  # expression | judge
+
+
+class Attempt(Model):
+    reply: str
+    violations: list[Violation] = Field(default_factory=list)
+    not_applicable: list[str] = Field(default_factory=list)  # rule ids whose check had no data
+
+
+class ToolCall(Model):
+    tool_id: str
+    status: str  # ok | error | timeout | skipped_guard | awaiting_confirmation | superseded
+    idempotency_key: str
+    attempts: int = 1
+    latency_ms: float = 0.0
+    error: str = ""
+
+
+class RuleTrace(Model):
+    rule_id: str
+    score: float
+    selected: bool
+    reason: str
+
+
+class ScenarioTrace(Model):
+    action: str  # none | start | continue | transition | exit | complete
+    scenario_id: str | None = None
+    from_step: str | None = None
+    to_step: str | None = None
+    path: list[str] = Field(default_factory=list)
+    missing_fields: list[str] = Field(default_factory=list)
+
+
+class ScenarioPosition(Model):
+    id: str
+    step: str
+
+
+class Outcome(Model):
+    rules: list[str] = Field(default_factory=list)
+    scenario: ScenarioPosition | None = None
+    regeneration_attempts: int = 0
+    fallback_used: bool = False
+    llm_calls: int = 0
+    handoff: bool = False
+
+
+class TurnRecord(Model):
+    turn_id: str
+    session_id: str
+    tenant_id: str
+    agent_id: str
+    agent_version: int
+    interlocutor_id: str
+    turn_number: int
+    channel: str
+    message: str  # PII values masked
+    reply: str  # PII values masked
+    outcome: Outcome
+    attempts: list[Attempt] = Field(default_factory=list)
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    retrieved: list[RuleTrace] = Field(default_factory=list)
+    scenario_trace: ScenarioTrace | None = None
+    fields_extracted: dict[str, str] = Field(default_factory=dict)  # name -> "stored" | masked value
+    fields_rejected: dict[str, str] = Field(default_factory=dict)  # name -> reason (never the value)
+    fallback_template_id: str | None = None
+    fallback_reason: str = ""
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    timings_ms: dict[str, float] = Field(default_factory=dict)
+    config_version: str = ""
+    created_at: str = ""
+
+    def public_view(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Storage ports (Protocols in ports.py) and their DynamoDB and Redis implementations."""

