@@ -142,3 +142,52 @@ def moto_server_binary() -> str:
     if not found:
         raise RuntimeError("moto_server is not installed (run `make setup`)")
     return found
+
+
+def aws_clients(endpoint_url: str | None = None) -> dict[str, Any]:
+    return {
+        name: boto3.client(name, region_name=REGION, endpoint_url=endpoint_url)
+        for name in ("dynamodb", "sqs", "kms")
+    }
+
+
+@dataclass(frozen=True)
+class MotoEndpoint:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[MotoEndpoint]:
+    """A real `moto_server` (the LocalStack-compatible endpoint) on a free port, for over-HTTP tests."""
+    port = free_port()
+    process = subprocess.Popen(  # noqa: S603
+        [moto_server_binary(), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    yield MotoEndpoint(url=f"http://127.0.0.1:{port}", process=process)
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def aws_http(moto_endpoint: MotoEndpoint, _aws_sandbox: None) -> Aws:
+    """infra/template.yaml deployed through CloudFormation into moto_server, reached over HTTP.
+
+    Each test gets its own stage (fresh tables and queues), so tests never see each other's items.
+    """
+    stage = f"t{os.urandom(4).hex()}"
+    cfn = boto3.client("cloudformation", region_name=REGION, endpoint_url=moto_endpoint.url)
+    env = deploy(stage, client=cfn)
+    clients = aws_clients(moto_endpoint.url)
+    return Aws(env=env, dynamodb=clients["dynamodb"], sqs=clients["sqs"], kms=clients["kms"])
+
+
+@pytest.fixture(params=["in-process", "over-http"])
+def any_aws(request: pytest.FixtureRequest) -> Aws:
+    """Contract tests run each store against moto in-process AND against the endpoint over HTTP."""
+    fixture = "aws" if request.param == "in-process" else "aws_http"
+    aws_env: Aws = request.getfixturevalue(fixture)
+    return aws_env
