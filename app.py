@@ -1,12 +1,289 @@
-"""Ruche's Lambda functions: a table of contents of thin handlers. All logic lives in chalicelib/."""
+"""Ruche's Lambda functions: a table of contents of thin handlers. All logic lives in chalicelib/.
+
+Every route is listed in chalicelib/api/openapi.py ROUTES (a test keeps the two equal).
+"""
 
 from __future__ import annotations
 
-from chalice import Chalice
+from typing import Any
+
+from chalice.app import Chalice, Response
+
+from chalicelib.api import admin, channels, sessions
+from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
+from chalicelib.api.errors import api_call, json_response
+from chalicelib.api.http import base_url_of, body_of, model_of, page_of, query_of, require_admin, tenant_of
+from chalicelib.api.openapi import document
+from chalicelib.api.pagination import paginate
+from chalicelib.runtime import agents, interlocutors, turns
+from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
+AGENT = "/v1/agents/{agent_id}"
+
+
+def _request() -> Any:
+    return app.current_request
 
 
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
+
+
+@app.route("/v1/openapi.json", methods=["GET"])
+@api_call
+def openapi() -> Response:
+    return json_response(document())
+
+
+# --- tenants, config, keys, secrets -------------------------------------------------------------
+@app.route("/v1/tenants", methods=["POST"], content_types=BODY_TYPES)
+@api_call
+def create_tenant() -> Response:
+    require_admin(_request())
+    return json_response(admin.create_tenant(services(), model_of(_request(), admin.TenantCreate)), 201)
+
+
+@app.route("/v1/tenants/{tenant_id}", methods=["DELETE"])
+@api_call
+def delete_tenant(tenant_id: str) -> Response:
+    require_admin(_request())
+    admin.delete_tenant(services(), tenant_id)
+    return json_response(None, 204)
+
+
+@app.route("/v1/config", methods=["PUT"], content_types=BODY_TYPES)
+@api_call
+def put_config() -> Response:
+    tenant = tenant_of(_request())
+    return json_response(admin.put_config(services(), tenant, body_of(_request())))
+
+
+@app.route("/v1/config", methods=["GET"])
+@api_call
+def get_config() -> Response:
+    return json_response(admin.get_config(services(), tenant_of(_request())))
+
+
+@app.route("/v1/keys", methods=["POST"])
+@api_call
+def create_key() -> Response:
+    return json_response(admin.create_key(services(), tenant_of(_request())), 201)
+
+
+@app.route("/v1/keys", methods=["GET"])
+@api_call
+def list_keys() -> Response:
+    keys, cursor = paginate(admin.list_keys(services(), tenant_of(_request())), page_of(_request()))
+    return json_response({"keys": keys, "next_cursor": cursor})
+
+
+@app.route("/v1/keys/{key_id}", methods=["DELETE"])
+@api_call
+def revoke_key(key_id: str) -> Response:
+    admin.revoke_key(services(), tenant_of(_request()), key_id)
+    return json_response(None, 204)
+
+
+@app.route("/v1/secrets/{name}", methods=["PUT"], content_types=BODY_TYPES)
+@api_call
+def put_secret(name: str) -> Response:
+    tenant = tenant_of(_request())
+    admin.put_secret(services(), tenant, name, model_of(_request(), admin.SecretPut))
+    return json_response(None, 204)
+
+
+# --- agents ---------------------------------------------------------------------------------------
+@app.route("/v1/agents", methods=["GET"])
+@api_call
+def list_agents() -> Response:
+    found, cursor = paginate(agents.list_agents(services(), tenant_of(_request())), page_of(_request()))
+    return json_response({"agents": found, "next_cursor": cursor})
+
+
+@app.route(AGENT, methods=["PUT"], content_types=BODY_TYPES)
+@api_call
+def put_agent(agent_id: str) -> Response:
+    tenant = tenant_of(_request())
+    version = agents.publish(
+        services(), tenant, agent_id, body_of(_request()), _request().headers.get("if-match")
+    )
+    return json_response({"agent_id": agent_id, "version": version}, headers={"ETag": f'"{version}"'})
+
+
+@app.route(AGENT, methods=["GET"])
+@api_call
+def get_agent(agent_id: str) -> Response:
+    tenant = tenant_of(_request())
+    published = agents.load(
+        services(), tenant, agent_id, agents.parse_version(query_of(_request(), "version"))
+    )
+    return json_response(published.bundle.to_document(), headers={"ETag": f'"{published.version}"'})
+
+
+@app.route(AGENT, methods=["DELETE"])
+@api_call
+def delete_agent(agent_id: str) -> Response:
+    agents.delete(services(), tenant_of(_request()), agent_id)
+    return json_response(None, 204)
+
+
+@app.route(f"{AGENT}/versions", methods=["GET"])
+@api_call
+def agent_versions(agent_id: str) -> Response:
+    found, cursor = paginate(
+        agents.versions(services(), tenant_of(_request()), agent_id), page_of(_request())
+    )
+    return json_response({"versions": found, "next_cursor": cursor})
+
+
+@app.route(f"{AGENT}/rollback", methods=["POST"], content_types=BODY_TYPES)
+@api_call
+def rollback_agent(agent_id: str) -> Response:
+    tenant = tenant_of(_request())
+    body = model_of(_request(), agents.RollbackRequest)
+    version = agents.rollback(
+        services(), tenant, agent_id, body.version, if_match=_request().headers.get("if-match")
+    )
+    return json_response({"agent_id": agent_id, "version": version}, headers={"ETag": f'"{version}"'})
+
+
+@app.route(AGENT + "/{kind}/{item_id}", methods=["PUT"], content_types=BODY_TYPES)
+@api_call
+def put_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
+    tenant, body = tenant_of(_request()), body_of(_request())
+    if_match = _request().headers.get("if-match")
+    version = agents.put_item(services(), tenant, agent_id, kind, item_id, item=body, if_match=if_match)
+    return json_response({"agent_id": agent_id, "version": version}, headers={"ETag": f'"{version}"'})
+
+
+@app.route(AGENT + "/{kind}/{item_id}", methods=["GET"])
+@api_call
+def get_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
+    return json_response(agents.get_item(services(), tenant_of(_request()), agent_id, kind, item_id))
+
+
+@app.route(AGENT + "/{kind}/{item_id}", methods=["DELETE"])
+@api_call
+def delete_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
+    tenant = tenant_of(_request())
+    version = agents.delete_item(
+        services(), tenant, agent_id, kind, item_id, if_match=_request().headers.get("if-match")
+    )
+    return json_response({"agent_id": agent_id, "version": version}, headers={"ETag": f'"{version}"'})
+
+
+@app.route(f"{AGENT}/config/resolved", methods=["GET"])
+@api_call
+def resolved_config(agent_id: str) -> Response:
+    request = _request()
+    resolved = agents.resolved_config(
+        services(),
+        tenant_of(request),
+        agent_id,
+        channel=query_of(request, "channel"),
+        scenario_id=query_of(request, "scenario"),
+        step_id=query_of(request, "step"),
+    )
+    return json_response(resolved.to_json())
+
+
+# --- channel bindings -----------------------------------------------------------------------------
+@app.route(f"{AGENT}/channels", methods=["POST"], content_types=BODY_TYPES)
+@api_call
+def create_binding(agent_id: str) -> Response:
+    request = _request()
+    tenant = tenant_of(request)
+    body = model_of(request, channels.BindingCreate)
+    return json_response(channels.create(services(), tenant, agent_id, body, base_url_of(request)), 201)
+
+
+@app.route(f"{AGENT}/channels", methods=["GET"])
+@api_call
+def list_bindings(agent_id: str) -> Response:
+    request = _request()
+    found = channels.list_bindings(services(), tenant_of(request), agent_id, base_url_of(request))
+    page, cursor = paginate(found, page_of(request))
+    return json_response({"channels": page, "next_cursor": cursor})
+
+
+@app.route(AGENT + "/channels/{binding_id}", methods=["PUT"], content_types=BODY_TYPES)
+@api_call
+def update_binding(agent_id: str, binding_id: str) -> Response:
+    request = _request()
+    tenant = tenant_of(request)
+    body = model_of(request, channels.BindingUpdate)
+    return json_response(
+        channels.update(services(), tenant, agent_id, binding_id, body, base=base_url_of(request))
+    )
+
+
+@app.route(AGENT + "/channels/{binding_id}", methods=["GET"])
+@api_call
+def get_binding(agent_id: str, binding_id: str) -> Response:
+    request = _request()
+    return json_response(
+        channels.get(services(), tenant_of(request), agent_id, binding_id, base_url_of(request))
+    )
+
+
+@app.route(AGENT + "/channels/{binding_id}", methods=["DELETE"])
+@api_call
+def delete_binding(agent_id: str, binding_id: str) -> Response:
+    channels.delete(services(), tenant_of(_request()), agent_id, binding_id)
+    return json_response(None, 204)
+
+
+# --- interlocutors --------------------------------------------------------------------------------
+@app.route(AGENT + "/interlocutors/{interlocutor_id}", methods=["GET"])
+@api_call
+def get_interlocutor(agent_id: str, interlocutor_id: str) -> Response:
+    request = _request()
+    history = (query_of(request, "history") or "").lower() in {"true", "1", "yes"}
+    return json_response(
+        interlocutors.get(services(), tenant_of(request), agent_id, interlocutor_id, history=history)
+    )
+
+
+@app.route(AGENT + "/interlocutors/{interlocutor_id}", methods=["PATCH"], content_types=BODY_TYPES)
+@api_call
+def patch_interlocutor(agent_id: str, interlocutor_id: str) -> Response:
+    tenant = tenant_of(_request())
+    body = model_of(_request(), interlocutors.InterlocutorPatch)
+    return json_response(interlocutors.patch(services(), tenant, agent_id, interlocutor_id, body))
+
+
+@app.route(AGENT + "/interlocutors/{interlocutor_id}", methods=["DELETE"])
+@api_call
+def erase_interlocutor(agent_id: str, interlocutor_id: str) -> Response:
+    interlocutors.erase(services(), tenant_of(_request()), agent_id, interlocutor_id)
+    return json_response(None, 204)
+
+
+# --- turns and sessions ---------------------------------------------------------------------------
+@app.route(f"{AGENT}/turns", methods=["POST"], content_types=BODY_TYPES)
+@api_call
+def post_turn(agent_id: str) -> Response:
+    request = _request()
+    tenant = tenant_of(request)
+    body = model_of(request, turns.TurnRequest)
+    reply = turns.run_sync(services(), tenant, agent_id, body, request.headers.get("idempotency-key"))
+    return json_response(reply.model_dump(mode="json"))
+
+
+@app.route(AGENT + "/sessions/{session_id}/turns", methods=["GET"])
+@api_call
+def session_turns(agent_id: str, session_id: str) -> Response:
+    request = _request()
+    return json_response(
+        sessions.turns(services(), tenant_of(request), agent_id, session_id, page_of(request))
+    )
+
+
+@app.route(AGENT + "/sessions/{session_id}/messages", methods=["GET"])
+@api_call
+def session_messages(agent_id: str, session_id: str) -> Response:
+    request = _request()
+    after = query_of(request, "after")
+    return json_response(sessions.messages(services(), tenant_of(request), agent_id, session_id, after))

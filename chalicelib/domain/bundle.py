@@ -115,8 +115,8 @@ def _reference_problems(bundle: AgentBundle) -> Iterator[tuple[str, str]]:
                 yield path, str(exc)
 
     yield from _layer_problems("agent.config", bundle.agent.config, Layer.AGENT)
-    for name, channel in bundle.channels.items():
-        yield from _layer_problems(f"channels.{name.value}.config", channel.config, Layer.CHANNEL)
+    for channel_name, channel in bundle.channels.items():
+        yield from _layer_problems(f"channels.{channel_name.value}.config", channel.config, Layer.CHANNEL)
 
     for index, rule in enumerate(bundle.rules):
         at = f"rules[{index}]"

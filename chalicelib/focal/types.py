@@ -161,6 +161,9 @@ class FocalDeps:
     llm: LlmProvider
     embedder: EmbeddingProvider
     tools: ToolRunner
+    # Config for the scenario and step the turn ends in (the resolver's cached layers); None keeps
+    # the context's config. Lets a step-level override govern the reply of that step.
+    resolve_config: Callable[[str | None, str | None], Config] | None = None
 
 
 @dataclass(frozen=True, slots=True)

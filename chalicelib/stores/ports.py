@@ -9,7 +9,9 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>                           KEY#<key_id>                an API key (hash only)
     T#<tenant>                           CONFIG                      the tenant config layer
     T#<tenant>                           AGENT#<agent>               the agent's head: latest version
+    T#<tenant>                           SECRET#<name>               a tenant secret (KMS ciphertext only)
     T#<tenant>#A#<agent>                 V#<version:08d>#<part>      one published version, in parts
+                                                                     (META commits it; dynamo_bundles.py)
     T#<tenant>#A#<agent>                 BINDING#<binding_id>        a channel binding
     T#<tenant>#S#<session>               SESSION                     session state (version-checked)
     T#<tenant>#S#<session>               TURN#<n:08d>                a turn record
@@ -20,6 +22,7 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#I#<interlocutor>          IDENT#<channel>#<user>      an identity (for listing)
     T#<tenant>#ID#<channel>#<user>       IDENTITY                    identity -> interlocutor
     T#<tenant>#DEDUPE#<channel>          <provider message id>       inbound dedupe marker (TTL)
+    T#<tenant>#RATE                      W#<minute>                  rate-limit counter, Redis down (TTL)
     APIKEY#<sha256>                      APIKEY                      key hash -> tenant, key id
     BINDING#<binding_id>                 BINDING                     binding -> tenant, agent
 """
@@ -175,3 +178,14 @@ class SessionLock(Protocol):
 class SecretStore(Protocol):
     def put(self, tenant_id: str, name: str, value: str) -> None: ...
     def get(self, tenant_id: str, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    retry_after_s: int = 0  # seconds until the next window when refused; 0 when allowed
+
+
+class RateLimiter(Protocol):
+    def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
+        """Count one request of the tenant in the current minute; refuse past limit_per_minute."""

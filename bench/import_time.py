@@ -1,0 +1,77 @@
+"""Cold `import app` time of Ruche against a bare Chalice + boto3 + pydantic app, in the same run.
+
+    .venv/bin/python bench/import_time.py [--runs 15]
+
+Each measurement is a fresh interpreter that times only its `import app` (interpreter start-up is
+the same for both and left out). The two apps alternate so machine load hits both alike; one
+warm-up run each is not counted (it writes the .pyc files a deployed package would have).
+Budget (DESIGN.md §7): Ruche ≤ 1.3× the bare app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_RATIO = 1.3
+
+BARE_APP = '''\
+import boto3
+import pydantic
+from chalice import Chalice
+
+app = Chalice(app_name="bare")
+
+
+class Item(pydantic.BaseModel):
+    name: str
+
+
+@app.route("/")
+def index() -> dict[str, str]:
+    return {"name": Item(name="ok").name}
+'''
+
+TIMER = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
+
+
+def time_import(project: Path) -> float:
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(project)}
+    env.pop("AWS_ENDPOINT_URL", None)
+    done = subprocess.run([sys.executable, "-c", TIMER], cwd=project, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"`import app` failed in {project}:\n{done.stderr}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bare-chalice-") as tmp:
+        bare = Path(tmp)
+        (bare / "app.py").write_text(BARE_APP)
+        time_import(ROOT), time_import(bare)  # warm-up: .pyc files and the page cache
+        ruche_s: list[float] = []
+        bare_s: list[float] = []
+        for _ in range(args.runs):
+            ruche_s.append(time_import(ROOT))
+            bare_s.append(time_import(bare))
+    ruche_ms, bare_ms = statistics.median(ruche_s) * 1000, statistics.median(bare_s) * 1000
+    ratio = ruche_ms / bare_ms
+    print(f"import app, ruche (median of {args.runs}): {ruche_ms:.0f} ms")
+    print(f"import app, bare chalice + boto3 + pydantic (median of {args.runs}): {bare_ms:.0f} ms")
+    verdict = "within" if ratio <= BUDGET_RATIO else "OVER"
+    print(f"import app ratio: {ratio:.2f}x (budget: <= {BUDGET_RATIO}x) {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Request bodies: JSON or YAML in, a validated pydantic model out, with the errors of API.md.
+
+- over the size limit (RUCHE_MAX_BODY_BYTES, default 5 MiB, under Lambda's 6 MB payload) -> 413
+- not JSON / YAML (or empty)                                                           -> 400 invalid_json
+- well-formed but invalid                -> 422 invalid_input, details.errors = every [{path, message}]
+Validation messages never echo the input values (they may be PII or secrets).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.errors import InvalidInput, InvalidJson, PayloadTooLarge
+
+M = TypeVar("M", bound=BaseModel)
+
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
+YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
+JSON_TYPES = frozenset({"application/json"})
+# What PUT/POST routes accept; Chalice answers 415 (its own body) for anything else.
+ACCEPTED_CONTENT_TYPES = ["application/json", "application/yaml", "application/x-yaml"]
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without anchors/aliases: a "billion laughs" body cannot expand past the size limit."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "YAML aliases are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_document(raw: bytes | str | None, content_type: str | None, limit_bytes: int) -> object:
+    """The parsed body. Raises PayloadTooLarge, or InvalidJson when it is empty or malformed."""
+    data = raw.encode() if isinstance(raw, str) else (raw or b"")
+    if len(data) > limit_bytes:
+        raise PayloadTooLarge(f"the body is larger than {limit_bytes} bytes", limit_bytes=limit_bytes)
+    if not data.strip():
+        raise InvalidJson("the request body is empty")
+    media = (content_type or "application/json").split(";", 1)[0].strip().lower()
+    if media in YAML_TYPES:
+        return _load_yaml(data)
+    return _load_json(data)
+
+
+def _load_json(data: bytes) -> object:
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InvalidJson(f"the body is not valid JSON{where}") from None
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _load_yaml(data: bytes) -> object:
+    try:
+        return yaml.load(data, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "malformed"
+        raise InvalidJson(f"the body is not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise InvalidJson("the body is not valid UTF-8 YAML") from None
+
+
+def parse_model(model: type[M], document: object) -> M:
+    """Validate `document` as `model`. Raises InvalidInput listing every problem with its path."""
+    if not isinstance(document, Mapping):
+        raise InvalidInput.at("", "the body must be an object")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        problems = [
+            (loc_path(error["loc"]), error["msg"])
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise InvalidInput.many(problems) from None
+
+
+def read_model(model: type[M], raw: bytes | str | None, content_type: str | None, limit_bytes: int) -> M:
+    """read_document then parse_model: the whole trust boundary of one request body."""
+    return parse_model(model, read_document(raw, content_type, limit_bytes))
+
+
+def loc_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's ("rules", 3, "templates", 0) as "rules[3].templates[0]"."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

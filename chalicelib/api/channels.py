@@ -1,0 +1,146 @@
+"""Channel bindings through the API: create, update, read, list, remove; secrets are write-only.
+
+The binding id is issued by the server (unguessable), so a webhook URL names exactly one binding
+of one tenant. Another tenant's binding, or one of another agent, answers 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.channel import REQUIRED_SECRETS, ChannelBinding, ChannelName
+from chalicelib.domain.errors import InvalidInput, NotFound
+from chalicelib.domain.ids import new_id, now_iso
+from chalicelib.providers.network import check_url
+from chalicelib.runtime.agents import load
+from chalicelib.runtime.services import Services
+
+
+class BindingCreate(BaseModel):
+    """Body of POST /v1/agents/{agent_id}/channels."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    channel: ChannelName
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    api_base_url: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class BindingUpdate(BaseModel):
+    """Body of PUT .../channels/{binding_id}: given secrets replace those names; config replaces."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    channel: ChannelName | None = None
+    secrets: dict[str, str] = Field(default_factory=dict, repr=False)
+    api_base_url: str | None = None
+    config: dict[str, Any] | None = None
+
+
+def base_url(headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
+    """The public base URL of this API, from the request: scheme, host and (on API Gateway) stage."""
+    host = headers.get("host") or headers.get("Host") or "localhost"
+    local = host.split(":", 1)[0] in {"localhost", "127.0.0.1"}
+    scheme = headers.get("x-forwarded-proto") or ("http" if local else "https")
+    stage = context.get("stage") if ".execute-api." in host else None
+    return f"{scheme}://{host}" + (f"/{stage}" if stage else "")
+
+
+def webhook_url(base: str, binding: ChannelBinding) -> str:
+    return f"{base}/v1/webhooks/{binding.channel.value}/{binding.binding_id}"
+
+
+def create(
+    services: Services, tenant_id: str, agent_id: str, body: BindingCreate, base: str
+) -> dict[str, str]:
+    """Store a new binding; {"binding_id", "webhook_url"}. Raises InvalidInput, NotFound (agent)."""
+    load(services, tenant_id, agent_id)
+    binding = ChannelBinding(
+        binding_id=new_id("bnd"),
+        tenant_id=tenant_id,
+        agent_id=agent_id,
+        channel=body.channel,
+        secrets=body.secrets,
+        api_base_url=body.api_base_url,
+        config=body.config,
+        created_at=now_iso(),
+    )
+    _check(services, binding)
+    services.bindings.put(binding)
+    return {"binding_id": binding.binding_id, "webhook_url": webhook_url(base, binding)}
+
+
+def update(
+    services: Services, tenant_id: str, agent_id: str, binding_id: str, body: BindingUpdate, *, base: str
+) -> dict[str, Any]:
+    """Change a binding's secrets, api_base_url or config; returns its public view."""
+    current = _owned(services, tenant_id, agent_id, binding_id)
+    if body.channel is not None and body.channel is not current.channel:
+        raise InvalidInput.at("channel", "a binding's channel cannot change (create a new binding)")
+    changes: dict[str, Any] = {"secrets": {**current.secrets, **body.secrets}}
+    if "api_base_url" in body.model_fields_set:
+        changes["api_base_url"] = body.api_base_url
+    if body.config is not None:
+        changes["config"] = body.config
+    binding = current.model_copy(update=changes)
+    _check(services, binding)
+    services.bindings.put(binding)
+    return view(binding, base)
+
+
+def get(services: Services, tenant_id: str, agent_id: str, binding_id: str, base: str) -> dict[str, Any]:
+    return view(_owned(services, tenant_id, agent_id, binding_id), base)
+
+
+def list_bindings(services: Services, tenant_id: str, agent_id: str, base: str) -> list[dict[str, Any]]:
+    load(services, tenant_id, agent_id)
+    return [view(binding, base) for binding in services.bindings.list(tenant_id, agent_id)]
+
+
+def delete(services: Services, tenant_id: str, agent_id: str, binding_id: str) -> None:
+    _owned(services, tenant_id, agent_id, binding_id)
+    if not services.bindings.delete(tenant_id, binding_id):
+        raise NotFound("no such channel binding", binding_id=binding_id)
+
+
+def view(binding: ChannelBinding, base: str) -> dict[str, Any]:
+    """What a GET shows: never the secrets' values, only their names."""
+    return {**binding.public_view(), "webhook_url": webhook_url(base, binding)}
+
+
+def _owned(services: Services, tenant_id: str, agent_id: str, binding_id: str) -> ChannelBinding:
+    binding = services.bindings.get(binding_id)
+    if binding is None or binding.tenant_id != tenant_id or binding.agent_id != agent_id:
+        raise NotFound("no such channel binding", binding_id=binding_id)
+    return binding
+
+
+def _check(services: Services, binding: ChannelBinding) -> None:
+    """Every problem at once: the api channel, missing or unknown secrets, a refused api_base_url."""
+    if binding.channel is ChannelName.API:
+        raise InvalidInput.at("channel", "the api channel needs no binding (use POST .../turns)")
+    required = REQUIRED_SECRETS.get(binding.channel, ())
+    problems = [
+        (f"secrets.{name}", "required for this channel") for name in required if not binding.secrets.get(name)
+    ]
+    problems += [
+        (f"secrets.{name}", f"unknown secret for {binding.channel.value} (known: {', '.join(required)})")
+        for name in sorted(binding.secrets)
+        if name not in required
+    ]
+    if binding.api_base_url is not None:
+        try:
+            check_url(
+                binding.api_base_url,
+                services.platform_config.network.allow_private,
+                at_publish=True,
+                path="api_base_url",
+            )
+        except InvalidInput as exc:
+            problems += [(error["path"], error["message"]) for error in exc.details.get("errors", [])]
+    if problems:
+        raise InvalidInput.many(problems)

@@ -1,0 +1,45 @@
+"""A session's audit trail (turn records) and transcript, for the tenant that owns it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.api.pagination import PageRequest
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.session import Session
+from chalicelib.runtime.services import Services
+
+
+def turns(
+    services: Services, tenant_id: str, agent_id: str, session_id: str, page: PageRequest
+) -> dict[str, Any]:
+    """{"turns": [turn record, ...] newest last, "next_cursor"}. Raises NotFound."""
+    _owned(services, tenant_id, agent_id, session_id)
+    found = services.sessions.turns(tenant_id, session_id, limit=page.limit, cursor=page.cursor)
+    return {"turns": [record.public_view() for record in found.items], "next_cursor": found.next_cursor}
+
+
+def messages(
+    services: Services, tenant_id: str, agent_id: str, session_id: str, after: str | None
+) -> dict[str, Any]:
+    """{"messages": [{message_id, role, text, created_at}]} oldest first, after `after` if given."""
+    _owned(services, tenant_id, agent_id, session_id)
+    found = services.sessions.messages(tenant_id, session_id, after=after or None)
+    return {
+        "messages": [
+            {
+                "message_id": message.message_id,
+                "role": message.role,
+                "text": message.text,
+                "created_at": message.created_at,
+            }
+            for message in found
+        ]
+    }
+
+
+def _owned(services: Services, tenant_id: str, agent_id: str, session_id: str) -> Session:
+    session = services.sessions.get(tenant_id, session_id)
+    if session is None or session.key.agent_id != agent_id:
+        raise NotFound("no such session", session_id=session_id)
+    return session

@@ -1,0 +1,121 @@
+"""The deterministic lane: check a reply against the hard constraints that carry an expression.
+
+Expressions are compiled once per published bundle version (with the bundle's field names and the
+reserved names, exactly as publish validated them) and reused by every turn of that version.
+Outcomes per rule: holds -> passes; names a value missing this turn -> not applicable (passes, and
+the rule id is recorded); does not hold, or cannot be evaluated (a type error in tenant data) ->
+a violation. Violation messages name the constraint and the rule's action, never a variable value.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from threading import Lock
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from chalicelib.domain.expressions import REPLY_NAMES, Expression, ExpressionError, compile_expression
+from chalicelib.domain.rule import Rule
+from chalicelib.domain.turn import Violation
+from chalicelib.stores.ports import PublishedBundle
+
+logger = Logger(child=True)
+
+_CACHE_SIZE = 64  # bundle versions kept per container
+_cache: OrderedDict[tuple[str, str, int], Mapping[str, Expression]] = OrderedDict()
+_cache_lock = Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class ExpressionCheck:
+    violations: tuple[Violation, ...]
+    not_applicable: tuple[str, ...]  # rule ids whose expression named a value missing this turn
+
+
+def compiled_constraints(published: PublishedBundle) -> Mapping[str, Expression]:
+    """rule id -> compiled expression for every hard constraint of this bundle version (cached).
+
+    A rule whose expression does not compile (publish rejects those) is left out and logged; the
+    check then fails it closed.
+    """
+    key = (published.tenant_id, published.agent_id, published.version)
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    names = {field.name for field in published.bundle.fields} | REPLY_NAMES
+    compiled: dict[str, Expression] = {}
+    for rule in published.bundle.rules:
+        if rule.hard_constraint and rule.expression is not None:
+            try:
+                compiled[rule.id] = compile_expression(rule.expression, names)
+            except ExpressionError:
+                logger.error("hard constraint does not compile", extra={"rule_id": rule.id})
+    with _cache_lock:
+        _cache[key] = compiled
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return compiled
+
+
+def check_expressions(
+    reply: str,
+    rules: Sequence[Rule],
+    variables: Mapping[str, Any],
+    *,
+    compiled: Mapping[str, Expression] | None = None,
+) -> ExpressionCheck:
+    """Check every rule of `rules` that has an expression; rules without one are ignored.
+
+    `compiled` comes from compiled_constraints(); a rule missing from it is compiled on the spot
+    from its own names (the bundle was validated at publish). Never raises. `reply` is the text
+    checked: it is bound to the name `reply` whatever `variables` says.
+    """
+    scope = {**variables, "reply": reply}
+    violations: list[Violation] = []
+    not_applicable: list[str] = []
+    for rule in rules:
+        if rule.expression is None:
+            continue
+        expression = compiled.get(rule.id) if compiled is not None else None
+        if expression is None or expression.source != rule.expression.strip():
+            expression = _compile_trusted(rule.expression)
+        if expression is None:
+            violations.append(_violation(rule, "cannot be compiled"))
+            continue
+        verdict = expression.evaluate(scope)
+        if not verdict.applicable:
+            not_applicable.append(rule.id)
+        elif verdict.error:
+            # The error text may quote tenant data: keep only its type.
+            kind = verdict.error.split(":", 1)[0]
+            violations.append(_violation(rule, f"could not be evaluated ({kind})"))
+        elif not verdict.holds:
+            violations.append(_violation(rule, "does not hold"))
+    return ExpressionCheck(violations=tuple(violations), not_applicable=tuple(not_applicable))
+
+
+def _violation(rule: Rule, what: str) -> Violation:
+    source = (rule.expression or "").strip()
+    return Violation(rule_id=rule.id, message=f"constraint `{source}` {what}: {rule.action}",
+                     lane="expression")
+
+
+@lru_cache(maxsize=1024)
+def _compile_trusted(source: str) -> Expression | None:
+    """Compile an expression that publish already validated, accepting the names it uses."""
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    try:
+        return compile_expression(source, names)
+    except ExpressionError:
+        return None

@@ -1,0 +1,194 @@
+"""FOCAL phases 2-10 for a loaded turn context. Loading (1) and persisting (11) belong to runtime/.
+
+Reads top to bottom; the logic lives in the phases. Pure but for the provider and tool calls
+made through `FocalDeps`: no storage, no clock reads except the timings it reports.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.domain.config import Config
+from chalicelib.domain.session import ScenarioState
+from chalicelib.domain.turn import Violation
+from chalicelib.focal.enforcement.expressions import compiled_constraints
+from chalicelib.focal.enforcement.loop import enforce
+from chalicelib.focal.enforcement.variables import expression_variables
+from chalicelib.focal.formatting import format_reply
+from chalicelib.focal.generate import generate, render_exclusive
+from chalicelib.focal.index import index_for
+from chalicelib.focal.interlocutor_update import update_interlocutor_data
+from chalicelib.focal.plan import make_plan
+from chalicelib.focal.retrieve import retrieve
+from chalicelib.focal.scenario import orchestrate_scenario
+from chalicelib.focal.select_rules import select_rules
+from chalicelib.focal.tools import ToolsResult, run_tools
+from chalicelib.focal.types import (
+    DataUpdate,
+    Draft,
+    Enforced,
+    FocalDeps,
+    Plan,
+    Retrieved,
+    RuleDecision,
+    ScenarioDecision,
+    TurnContext,
+    Understanding,
+)
+from chalicelib.focal.understand import understand
+from chalicelib.stores.ports import FieldChange
+
+
+@dataclass(frozen=True, slots=True)
+class FocalResult:
+    """Everything the turn decided: what runtime/ commits and what the turn record explains."""
+
+    retrieved: Retrieved
+    understanding: Understanding
+    data: DataUpdate
+    decisions: tuple[RuleDecision, ...]
+    scenario: ScenarioDecision
+    tools: ToolsResult
+    plan: Plan
+    enforced: Enforced
+    config: Config  # the config the reply was made under (the final step's)
+    field_changes: tuple[FieldChange, ...]  # persistent values to store: the user's and the tools'
+    session_values: Mapping[str, Any]
+    llm_calls: int
+    prompt_tokens: int
+    completion_tokens: int
+    timings_ms: Mapping[str, float]
+
+    @property
+    def selected_rules(self) -> tuple[str, ...]:
+        return tuple(decision.rule_id for decision in self.decisions if decision.selected)
+
+
+def run_focal(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> FocalResult:
+    """Run phases 2-10. Never raises for an LLM or tool failure: those end in the fallback."""
+    clock = _Clock()
+    bundle = ctx.published.bundle
+    session = ctx.session
+    state = session.scenario
+    message = ctx.turn.message
+
+    index = index_for(ctx.published, deps.embedder)
+    query_vector = deps.embedder.embed([message])
+    found = retrieve(index, message, query_vector, scenario_id=state.scenario_id if state else None,
+                     step_id=state.step_id if state else None, config=ctx.config.retrieval)
+    clock.lap("retrieve")
+
+    understood = understand(ctx, found, deps.llm)
+    clock.lap("understand")
+
+    data = update_interlocutor_data(understood.values, bundle.fields, ctx.interlocutor, session.variables)
+    decisions = select_rules(found.rules, understood, bundle, session.rule_usage, ctx.turn.turn_number,
+                             scenario_id=state.scenario_id if state else None,
+                             step_id=state.step_id if state else None)
+    base_variables = {"message": message, "turn_number": ctx.turn.turn_number, "tools": {}}
+    scenario = orchestrate_scenario(bundle, state, understood, found.scenarios, data.known, base_variables,
+                                    ctx.turn.turn_number)
+    config = _config_for(ctx, deps, scenario)
+    clock.lap("select")
+
+    tools = run_tools(bundle, decisions, scenario, data.known, understood, runner=deps.tools,
+                      config=config.tools, tenant_id=ctx.tenant_id, session_id=session.session_id,
+                      pending=session.pending_confirmation, deadline_s=tool_deadline_s,
+                      variables=base_variables)
+    known: Mapping[str, Any] = data.known
+    if tools.field_changes or tools.session_values:
+        # Tool outputs set fields: transitions are evaluated again with them (several hops may hold).
+        known = {**data.known, **{change.name: change.value for change in tools.field_changes},
+                 **tools.session_values}
+        again = orchestrate_scenario(bundle, _where_it_ended(scenario, state), understood, found.scenarios,
+                                     known, {**base_variables, "tools": dict(tools.results)},
+                                     ctx.turn.turn_number)
+        scenario = _chain(scenario, again)
+        config = _config_for(ctx, deps, scenario)
+    clock.lap("tools")
+
+    always = tuple(rule for rule in bundle.rules if rule.is_always_enforced)
+    plan = make_plan(bundle, decisions, scenario, tools, known, understood, always_enforced=always)
+    turn_ctx = replace(ctx, config=config)
+    first = _first_draft(plan, turn_ctx, deps)
+    clock.lap("generate")
+
+    def variables_for(reply: str) -> dict[str, Any]:
+        return expression_variables(reply=reply, message=message, turn_number=ctx.turn.turn_number,
+                                    known=known, tool_results=tools.results)
+
+    def regenerate(previous: str, violations: tuple[Violation, ...]) -> Draft:
+        return generate(plan, turn_ctx, deps.llm, feedback=(previous, violations))
+
+    enforced = enforce(first, plan, variables_for=variables_for, regenerate=regenerate, llm=deps.llm,
+                       config=config, format_reply=lambda text: format_reply(text, config.response),
+                       expressions=compiled_constraints(ctx.published))
+    clock.lap("enforce")
+
+    llm_calls = understood.llm_calls + first.llm_calls + enforced.llm_calls
+    return FocalResult(
+        retrieved=found, understanding=understood, data=data, decisions=tuple(decisions), scenario=scenario,
+        tools=tools, plan=plan, enforced=enforced, config=config,
+        field_changes=_merge_changes(data.changes, tools.field_changes),
+        session_values={**data.session_values, **tools.session_values},
+        llm_calls=llm_calls,
+        prompt_tokens=understood.prompt_tokens + first.prompt_tokens + enforced.prompt_tokens,
+        completion_tokens=understood.completion_tokens + first.completion_tokens + enforced.completion_tokens,
+        timings_ms=clock.laps,
+    )
+
+
+def _first_draft(plan: Plan, ctx: TurnContext, deps: FocalDeps) -> Draft:
+    if plan.exclusive is not None:  # the template is the reply: no generation call
+        return Draft(reply=render_exclusive(plan, ctx.config.response), llm_calls=0)
+    return generate(plan, ctx, deps.llm)
+
+
+def _config_for(ctx: TurnContext, deps: FocalDeps, scenario: ScenarioDecision) -> Config:
+    if deps.resolve_config is None:
+        return ctx.config
+    return deps.resolve_config(scenario.scenario_id, scenario.step_id)
+
+
+def _where_it_ended(scenario: ScenarioDecision, state: ScenarioState | None) -> ScenarioState | None:
+    """The scenario state to continue from once tools have run: where the first pass ended."""
+    if scenario.scenario_id is None or scenario.step_id is None or scenario.action in ("exit", "complete"):
+        return state
+    return ScenarioState(scenario_id=scenario.scenario_id, step_id=scenario.step_id)
+
+
+def _chain(first: ScenarioDecision, second: ScenarioDecision) -> ScenarioDecision:
+    """One decision for the whole turn: the first pass's origin, the second pass's destination."""
+    if first.action in ("exit", "complete"):
+        return first
+    if first.action == "none":
+        return second
+    if second.step_id == first.step_id:
+        return replace(first, missing_fields=second.missing_fields, handoff=first.handoff or second.handoff)
+    path = first.path + tuple(step for step in second.path if step not in first.path)
+    action = "start" if first.action == "start" else second.action
+    return replace(second, action=action, from_step=first.from_step, path=path,
+                   handoff=first.handoff or second.handoff)
+
+
+def _merge_changes(*groups: tuple[FieldChange, ...]) -> tuple[FieldChange, ...]:
+    """One change per field: a tool's output wins over what the user said in the same turn."""
+    merged: dict[str, FieldChange] = {}
+    for group in groups:
+        for change in group:
+            merged[change.name] = change
+    return tuple(merged.values())
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self._last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round((now - self._last) * 1000, 3)
+        self._last = now

@@ -1,0 +1,165 @@
+"""Plan the reply: templates, instructions, what to ask and confirm, constraints and fallbacks.
+
+Pure: no I/O, no clock, no LLM. The plan's `draft` is the deterministic composition of the plan:
+what the offline provider answers, so the local stack replies sensibly without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.rule import Rule, Scope
+from chalicelib.domain.scenario import Step
+from chalicelib.domain.template import Template, TemplateMode
+from chalicelib.focal.fields import is_known
+from chalicelib.focal.tools import ToolsResult
+from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
+
+_ARTICLES = ("your ", "the ", "a ", "an ", "my ")
+
+
+def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
+        bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
+        tools: ToolsResult, known: Mapping[str, Any], understanding: Understanding, *,
+        always_enforced: Sequence[Rule]) -> Plan:
+    """Build the plan of this turn's reply. Never raises.
+
+    - exclusive: the first EXCLUSIVE template of a selected rule (by priority), then of the current
+      step, whose placeholders all have values; none while a confirmation must be asked;
+    - fallbacks, most specific first: the current step's, the scenario's, those attached to
+      selected rules, then global ones attached to nothing.
+    """
+    rules = _selected_rules(bundle, decisions)
+    step = _current_step(bundle, scenario)
+    variables: dict[str, Any] = {name: value for name, value in known.items() if is_known(value)}
+    variables["tools"] = {tool_id: dict(result) for tool_id, result in tools.results.items()}
+    confirm_tool = tools.confirmation_request.tool_id if tools.confirmation_request else None
+
+    rule_templates = [template for rule in rules for template in _templates(bundle, rule.templates)]
+    step_templates = _step_templates(bundle, scenario, step)
+    candidates = _unique([*rule_templates, *step_templates])
+    exclusive = None if confirm_tool else next(
+        (t for t in candidates if t.mode is TemplateMode.EXCLUSIVE and t.can_render(variables)), None)
+    suggestions = tuple(t for t in candidates if t.mode is TemplateMode.SUGGEST)
+    ask_fields = scenario.missing_fields if scenario.action not in ("complete", "exit", "none") else ()
+
+    hard = _unique_rules([*(rule for rule in rules if rule.hard_constraint), *always_enforced])
+    plan = Plan(
+        exclusive=exclusive,
+        suggestions=suggestions,
+        instructions=tuple(rule.action for rule in rules),
+        step_instruction=step.instruction if step is not None else "",
+        ask_fields=tuple(ask_fields),
+        confirm_tool=confirm_tool,
+        hard_rules=tuple(hard),
+        fallbacks=tuple(_fallbacks(bundle, scenario, step_templates, rule_templates)),
+        variables=variables,
+        handoff=scenario.handoff or any(rule.handoff for rule in rules),
+        draft="",
+    )
+    return _with_draft(plan, bundle)
+
+
+def _selected_rules(bundle: AgentBundle, decisions: Sequence[RuleDecision]) -> list[Rule]:
+    rules = [rule for decision in decisions if decision.selected and (rule := bundle.rule(decision.rule_id))]
+    return sorted(_unique_rules(rules), key=lambda rule: -rule.priority)  # stable: ties keep decision order
+
+
+def _current_step(bundle: AgentBundle, scenario: ScenarioDecision) -> Step | None:
+    if scenario.action in ("none", "exit") or not scenario.scenario_id or not scenario.step_id:
+        return None
+    found = bundle.scenario(scenario.scenario_id)
+    return found.step(scenario.step_id) if found is not None else None
+
+
+def _templates(bundle: AgentBundle, ids: Iterable[str]) -> list[Template]:
+    return [template for template_id in ids if (template := bundle.template(template_id)) is not None]
+
+
+def _step_templates(bundle: AgentBundle, scenario: ScenarioDecision, step: Step | None) -> list[Template]:
+    """Templates attached to the current step, then those scoped to it."""
+    if step is None:
+        return []
+    scoped = [t for t in bundle.templates
+              if t.scope is Scope.STEP and t.scenario == scenario.scenario_id and t.step == step.id]
+    return _unique([*_templates(bundle, step.templates), *scoped])
+
+
+def _fallbacks(bundle: AgentBundle, scenario: ScenarioDecision, step_templates: list[Template],
+               rule_templates: list[Template]) -> list[Template]:
+    in_scenario = scenario.action not in ("none", "exit") and scenario.scenario_id is not None
+    scenario_scoped = [t for t in bundle.templates if in_scenario and t.scope is Scope.SCENARIO
+                       and t.scenario == scenario.scenario_id]
+    attached = {template_id for rule in bundle.rules for template_id in rule.templates}
+    attached.update(template_id for found in bundle.scenarios for step in found.steps
+                    for template_id in step.templates)
+    global_ones = [t for t in bundle.templates if t.scope is Scope.GLOBAL and t.id not in attached]
+    ordered = [*step_templates, *scenario_scoped, *rule_templates, *global_ones]
+    return _unique([t for t in ordered if t.mode is TemplateMode.FALLBACK])
+
+
+def _unique(templates: Iterable[Template]) -> list[Template]:
+    seen: dict[str, Template] = {}
+    for template in templates:
+        seen.setdefault(template.id, template)
+    return list(seen.values())
+
+
+def _unique_rules(rules: Iterable[Rule]) -> list[Rule]:
+    seen: dict[str, Rule] = {}
+    for rule in rules:
+        seen.setdefault(rule.id, rule)
+    return list(seen.values())
+
+
+def _with_draft(plan: Plan, bundle: AgentBundle) -> Plan:
+    return replace(plan, draft=compose_draft(plan, bundle))
+
+
+def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
+    """The plan as a reply, without a model: the exclusive template, else the first renderable
+    suggestion, else the rule actions as sentences, a question for the missing fields and a
+    confirmation question."""
+    if plan.exclusive is not None:
+        return plan.exclusive.render(plan.variables)
+    for suggestion in plan.suggestions:
+        if suggestion.can_render(plan.variables):
+            return suggestion.render(plan.variables)
+    parts = [_sentence(action) for action in plan.instructions]
+    if not parts and plan.step_instruction and not plan.ask_fields and not plan.confirm_tool:
+        parts.append(_sentence(plan.step_instruction))
+    if plan.ask_fields:
+        asked = [_field_phrase(bundle, name) for name in plan.ask_fields]
+        parts.append(f"Could you tell me {_join(asked)}?")
+    if plan.confirm_tool:
+        tool = bundle.tool(plan.confirm_tool)
+        described = (tool.description if tool else "").strip().rstrip(".")
+        what = _lower_first(described) or f"run {plan.confirm_tool}"
+        parts.append(f"Shall I go ahead and {what}? Please answer yes or no.")
+    return " ".join(part for part in parts if part) or "How can I help you?"
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else f"{text}."
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _field_phrase(bundle: AgentBundle, name: str) -> str:
+    definition = bundle.field(name)
+    described = (definition.description if definition else "").strip().rstrip(".")
+    phrase = _lower_first(described or name.replace("_", " "))
+    return phrase if phrase.startswith(_ARTICLES) else f"your {phrase}"
+
+
+def _join(items: Sequence[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

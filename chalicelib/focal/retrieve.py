@@ -1,0 +1,79 @@
+"""Retrieve: score the rules in this turn's scope and the scenarios against the message (no LLM).
+
+Hybrid: combined = lexical_weight * lexical + (1 - lexical_weight) * vector, where lexical is the
+share of a condition the message covers (BM25 weights, see index.LexicalIndex; 0 when no word is
+shared) and vector is the cosine of the condition and message vectors clamped to [0, 1]. Scores
+never depend on which other rules are in the pool. Pure numpy; no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from chalicelib.domain.config import RetrievalConfig
+from chalicelib.focal.index import AgentIndex, IntArray, LexicalIndex, tokens
+from chalicelib.focal.types import Retrieved, ScoredItem
+from chalicelib.providers.llm import Vectors
+
+FloatArray = npt.NDArray[np.float32]
+_BLOCK_ROWS = 1024
+
+
+def retrieve(index: AgentIndex, message: str, query_vector: Vectors, *, scenario_id: str | None,
+             step_id: str | None, config: RetrievalConfig) -> Retrieved:
+    """Rules in scope and scenarios scoring at least `config.min_score`, best first.
+
+    Rules: enabled, and global or scoped to the active scenario / step; at most `max_rules`.
+    Equal scores are ordered by id, so the same turn always retrieves the same list.
+    """
+    words = tokens(message)
+    query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    rules = _scored("rule", index.rule_ids, index.rule_lexical, index.rule_vectors, index.rule_rank,
+                    words=words, query=query, config=config, mask=index.scope_mask(scenario_id, step_id))
+    scenarios = _scored("scenario", index.scenario_ids, index.scenario_lexical, index.scenario_vectors,
+                        index.scenario_rank, words=words, query=query, config=config, mask=None)
+    return Retrieved(rules=rules, scenarios=scenarios)
+
+
+def _scored(kind: Literal["rule", "scenario"], ids: tuple[str, ...], lexical_index: LexicalIndex,
+            vectors: Vectors, ranks: IntArray, *, words: list[str], query: FloatArray,
+            config: RetrievalConfig, mask: npt.NDArray[np.bool_] | None) -> tuple[ScoredItem, ...]:
+    if not ids:
+        return ()
+    lexical = lexical_index.score(words)
+    vector = _cosine(vectors, query)
+    combined = config.lexical_weight * lexical + (1.0 - config.lexical_weight) * vector
+    keep = combined >= config.min_score
+    if mask is not None:
+        keep &= mask
+    positions = np.flatnonzero(keep)
+    if positions.size > config.max_rules:
+        # Top-k without sorting everything; keep every tie at the cut so ids decide among them.
+        cut = np.partition(combined[positions], positions.size - config.max_rules)[-config.max_rules]
+        positions = positions[combined[positions] >= cut]
+    order = positions[np.lexsort((ranks[positions], -combined[positions]))][: config.max_rules]
+    return tuple(
+        ScoredItem(kind=kind, item_id=ids[position],
+                   score=float(combined[position]), lexical=float(lexical[position]),
+                   vector=float(vector[position]))
+        for position in order.tolist()
+    )
+
+
+def _cosine(vectors: Vectors, query: FloatArray) -> FloatArray:
+    """Rows are unit vectors; the query may not be. Clamped to [0, 1]: negative similarity is no match."""
+    if query.shape[0] != vectors.shape[1]:
+        return np.zeros(vectors.shape[0], dtype=np.float32)  # another model's vector: no evidence
+    norm = float(np.linalg.norm(query))
+    if norm == 0.0:
+        return np.zeros(vectors.shape[0], dtype=np.float32)
+    similarity = np.empty(vectors.shape[0], dtype=np.float32)
+    # Row blocks keep OpenBLAS on one thread: above ~2k rows it threads the mat-vec, and on a
+    # busy 2-vCPU box (Lambda, CI) that made 10,000 rules cost 7 ms p50 instead of 0.5 ms.
+    for start in range(0, vectors.shape[0], _BLOCK_ROWS):
+        np.matmul(vectors[start:start + _BLOCK_ROWS], query, out=similarity[start:start + _BLOCK_ROWS])
+    similarity /= np.float32(norm)
+    return np.clip(similarity, 0.0, 1.0, out=similarity)

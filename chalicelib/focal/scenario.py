@@ -1,0 +1,132 @@
+"""Orchestrate the scenario: start, continue, follow transitions, exit or complete, for one turn.
+
+Pure: no I/O, no clock, no LLM (condition-only transitions were judged by the understanding call).
+Called by focal/pipeline.py, once after rule selection and again after tools set fields.
+
+Semantics, in order:
+- an active scenario and the signal "exit" -> action "exit" (the session leaves the scenario);
+  an active scenario or step that the bundle no longer has -> "exit" too;
+- no active scenario -> start the scenario the understanding names, or, when the signal is
+  "start", the best retrieved scenario scoring at least `start_threshold`, at its entry step;
+- then, from the current step, follow transitions while the step's required fields are all known
+  and a transition holds (the first holding one in declared order), never revisiting a step within
+  the turn and stopping at a terminal or handoff step. A user who gives everything at once thus
+  skips ahead several steps in one turn.
+- standing on a terminal step -> "complete" (the session leaves the scenario after this reply);
+  a step with `handoff: true` reached this turn -> handoff.
+`path` lists every step the session stood on this turn, in order, starting with the step it was
+on (or the entry step when starting); `missing_fields` are the final step's unknown required fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.scenario import Scenario, Step, Transition
+from chalicelib.domain.session import ScenarioState
+from chalicelib.focal.fields import holds, missing_required
+from chalicelib.focal.types import ScenarioDecision, ScoredItem, Understanding
+
+NONE = ScenarioDecision(action="none")
+Action = Literal["start", "continue", "transition", "complete"]
+
+
+def condition_id(scenario_id: str, step_id: str, index: int) -> str:
+    """The id under which the understanding call reports a condition-only transition as true."""
+    return f"{scenario_id}/{step_id}/{index}"
+
+
+def orchestrate_scenario(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
+        bundle: AgentBundle, state: ScenarioState | None, understanding: Understanding,
+        scenarios: Sequence[ScoredItem], known: Mapping[str, Any], variables: Mapping[str, Any],
+        turn_number: int, *, start_threshold: float = 0.35) -> ScenarioDecision:
+    """Decide where the session stands in a scenario after this turn (see the module docstring).
+
+    `known`: every field value known this turn; `variables`: the other names expressions may use
+    (message, tools). Never raises.
+    """
+    if state is not None:
+        scenario = bundle.scenario(state.scenario_id)
+        step = scenario.step(state.step_id) if scenario is not None else None
+        if scenario is None or step is None or understanding.scenario_signal == "exit":
+            return ScenarioDecision(action="exit", scenario_id=state.scenario_id, from_step=state.step_id)
+        scope = _scope(known, variables, turn_number)
+        return _advance(bundle, scenario, step, understanding, known=known, scope=scope, starting=False)
+
+    scenario = _scenario_to_start(bundle, understanding, scenarios, start_threshold)
+    if scenario is None:
+        return NONE
+    entry = scenario.step(scenario.entry_step)
+    if entry is None:  # publish rejects this; a bundle that slipped through never starts
+        return NONE
+    scope = _scope(known, variables, turn_number)
+    return _advance(bundle, scenario, entry, understanding, known=known, scope=scope, starting=True)
+
+
+def _scenario_to_start(bundle: AgentBundle, understanding: Understanding, scenarios: Sequence[ScoredItem],
+                       start_threshold: float) -> Scenario | None:
+    if understanding.scenario_signal == "exit":
+        return None
+    if understanding.scenario_id is not None:
+        named = bundle.scenario(understanding.scenario_id)
+        if named is not None:
+            return named
+    if understanding.scenario_signal != "start":
+        return None
+    eligible = [item for item in scenarios if item.kind == "scenario" and item.score >= start_threshold]
+    for item in sorted(eligible, key=lambda item: -item.score):
+        found = bundle.scenario(item.item_id)
+        if found is not None:
+            return found
+    return None
+
+
+def _scope(known: Mapping[str, Any], variables: Mapping[str, Any], turn_number: int) -> dict[str, Any]:
+    """The names transition expressions see: field values, message, turn_number, tools."""
+    scope: dict[str, Any] = {**known, **variables}
+    scope.setdefault("turn_number", turn_number)
+    scope.setdefault("tools", {})
+    return scope
+
+
+def _advance(bundle: AgentBundle, scenario: Scenario, step: Step, understanding: Understanding, *,
+             known: Mapping[str, Any], scope: Mapping[str, Any], starting: bool) -> ScenarioDecision:
+    path = [step.id]
+    handoff = starting and step.handoff
+    missing = missing_required(step, known)
+    while not missing and not step.terminal and not step.handoff:
+        target = _first_holding(bundle, scenario, step, understanding, scope)
+        if target is None or target.id in path:  # never revisit a step within one turn
+            break
+        step = target
+        path.append(step.id)
+        handoff = handoff or step.handoff
+        missing = missing_required(step, known)
+
+    action: Action
+    if step.terminal:
+        action = "complete"
+    elif starting:
+        action = "start"
+    else:
+        action = "transition" if len(path) > 1 else "continue"
+    return ScenarioDecision(action=action, scenario_id=scenario.id, step_id=step.id,
+                            from_step=None if starting else path[0], path=tuple(path),
+                            missing_fields=missing, handoff=handoff)
+
+
+def _first_holding(bundle: AgentBundle, scenario: Scenario, step: Step, understanding: Understanding,
+                   scope: Mapping[str, Any]) -> Step | None:
+    for index, transition in enumerate(step.transitions):
+        if _holds(bundle, condition_id(scenario.id, step.id, index), transition, understanding, scope):
+            return scenario.step(transition.to)
+    return None
+
+
+def _holds(bundle: AgentBundle, key: str, transition: Transition, understanding: Understanding,
+           scope: Mapping[str, Any]) -> bool:
+    if transition.expression is not None:
+        return holds(bundle, transition.expression, scope)
+    return key in understanding.conditions_true

@@ -1,0 +1,89 @@
+"""The HTTP transport providers and the tool client share: one `send` callable, urllib inside.
+
+Like an httpx transport (STYLE.md), a transport is one function from request to response, so tests
+can pass a plain function and production uses `urllib_send`. The contract of a `Send`:
+- any HTTP status comes back as an HttpResponse (4xx and 5xx are not exceptions);
+- a timeout raises TimeoutError, an unreachable host raises ConnectionError.
+`urllib_send` follows no redirects (a redirect to 169.254.169.254 would dodge the network guard)
+and ignores proxy environment variables (the guard judges the host we actually connect to).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_BODY_BYTES = 4 * 1024 * 1024  # an answer larger than this is not a chat completion or a tool result
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    status: int
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        """The body parsed as JSON. Raises ValueError when it is not JSON."""
+        return json.loads(self.body.decode("utf-8"))
+
+
+Send = Callable[[HttpRequest], HttpResponse]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the 3xx then surfaces as an HTTPError, which we return as a response
+
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
+
+
+def urllib_send(request: HttpRequest) -> HttpResponse:
+    """Send one request with the standard library. Raises TimeoutError or ConnectionError."""
+    prepared = urllib.request.Request(  # noqa: S310 - the scheme was checked by network.check_url
+        request.url, data=request.body, headers=dict(request.headers), method=request.method
+    )
+    try:
+        with _OPENER.open(prepared, timeout=request.timeout_s) as answer:
+            return HttpResponse(answer.status, _read(answer), dict(answer.headers.items()))
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return HttpResponse(exc.code, _read(exc), dict(exc.headers.items()) if exc.headers else {})
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, TimeoutError):
+            raise TimeoutError(f"no answer within {request.timeout_s} s") from exc
+        raise ConnectionError(f"cannot reach the host: {exc.reason}") from exc
+    except TimeoutError as exc:  # a read that timed out after the connection was made
+        raise TimeoutError(f"no answer within {request.timeout_s} s") from exc
+    except ConnectionError:
+        raise
+    except (OSError, ValueError) as exc:  # reset connections, malformed status lines (http.client)
+        raise ConnectionError(f"the connection failed: {type(exc).__name__}") from exc
+
+
+def post_json(send: Send, url: str, payload: Mapping[str, Any], timeout_s: float,
+              headers: Mapping[str, str] | None = None) -> HttpResponse:
+    """POST `payload` as JSON through `send`. Raises what `send` raises."""
+    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    all_headers = {"Content-Type": "application/json", "Accept": "application/json", **(headers or {})}
+    return send(HttpRequest("POST", url, all_headers, body, timeout_s))
+
+
+def _read(answer: Any) -> bytes:
+    body: bytes = answer.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise ConnectionError(f"the answer is larger than {MAX_BODY_BYTES} bytes")
+    return body

@@ -1,0 +1,141 @@
+"""Execute one logical turn of a locked session: load context, run FOCAL, commit in one transaction.
+
+Shared by the synchronous API path (turns.py) and the queue worker. The caller holds the session
+lock; the commit's version check is the last line of defence if it was lost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from chalicelib.domain.config import Config
+from chalicelib.domain.errors import RucheError
+from chalicelib.domain.ids import new_id, now_iso
+from chalicelib.domain.interlocutor import InterlocutorData
+from chalicelib.domain.session import Session, SessionStatus
+from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.focal.pipeline import FocalResult, run_focal
+from chalicelib.focal.privacy import mask_text
+from chalicelib.focal.tools import http_tool_runner
+from chalicelib.focal.types import FocalDeps, TurnContext, TurnInput
+from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, ProviderError
+from chalicelib.providers.tools_http import HttpToolClient
+from chalicelib.runtime.log import logger, turn_keys
+from chalicelib.runtime.records import next_session, outcome_of, turn_record
+from chalicelib.runtime.services import Services
+from chalicelib.stores.ports import PublishedBundle, TranscriptMessage, TurnCommit
+
+
+# Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
+TOOL_BUDGET_S = 15.0
+
+
+@dataclass(frozen=True, slots=True)
+class TurnDone:
+    turn_id: str
+    session: Session  # after the commit
+    reply: str | None  # None: the session is handed off and the agent stays silent
+    outcome: Outcome
+    record: TurnRecord
+
+
+class _UnavailableLlm:
+    """Stands in when the tenant's LLM cannot even be built (e.g. a missing secret): every call
+    fails as a provider error would, so the turn ends in its fallback instead of a 500."""
+
+    name = "unavailable"
+
+    def __init__(self, reason: str) -> None:
+        self._reason = reason
+
+    def complete(self, request: LlmRequest) -> LlmResponse:
+        raise ProviderError(self._reason)
+
+
+def execute_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *,
+                 channel: str) -> TurnDone:
+    """Run and commit one turn. Raises StaleSession if the session moved on meanwhile."""
+    tenant_id, now_s = published.tenant_id, time.time()
+    turn_id, turn_number = new_id("turn"), session.turn_count + 1
+    with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
+                   turn_id=turn_id):
+        if session.status is SessionStatus.HANDOFF:
+            return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s)
+        tenant_layer = svc.config_store.get_tenant_layer(tenant_id)
+        step = session.scenario
+
+        def resolve_for(scenario_id: str | None, step_id: str | None) -> Config:
+            return svc.resolver.for_turn(tenant_layer, published, channel=channel, scenario_id=scenario_id,
+                                         step_id=step_id).config
+
+        config = resolve_for(step.scenario_id if step else None, step.step_id if step else None)
+        interlocutor = (svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
+                        or InterlocutorData(interlocutor_id=session.interlocutor_id))
+        ctx = TurnContext(
+            tenant_id=tenant_id, agent_id=published.agent_id, published=published, config=config,
+            session=session, interlocutor=interlocutor,
+            turn=TurnInput(message=message, channel=channel, turn_number=turn_number, now_s=now_s),
+            history=tuple((entry.get("role", ""), entry.get("text", "")) for entry in session.history),
+        )
+        deps = FocalDeps(
+            llm=_llm(svc, tenant_id, config),
+            embedder=svc.embedder_for(tenant_id, config),
+            tools=http_tool_runner(HttpToolClient(allow_private=config.network.allow_private)),
+            resolve_config=resolve_for,
+        )
+        result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
+        return _commit(svc, published, session, result, message=message, turn_id=turn_id,
+                       turn_number=turn_number, channel=channel, now_s=now_s)
+
+
+def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
+    try:
+        return svc.llm_for(tenant_id, config)
+    except RucheError as exc:
+        logger.warning("LLM provider unavailable for this turn", extra={"error_code": exc.code})
+        return _UnavailableLlm(exc.message)
+
+
+def _commit(svc: Services, published: PublishedBundle, session: Session, result: FocalResult, *,
+            message: str, turn_id: str, turn_number: int, channel: str, now_s: float) -> TurnDone:
+    fields = published.bundle.fields
+    reply = result.enforced.reply
+    stamp = now_iso()
+    ids = {"turn_id": turn_id, "session_id": session.session_id, "tenant_id": published.tenant_id,
+           "agent_id": published.agent_id, "interlocutor_id": session.interlocutor_id}
+    record = turn_record(result, ids=ids, agent_version=published.version, turn_number=turn_number,
+                         channel=channel, message=message, reply=reply, fields=fields, now_iso=stamp)
+    after = next_session(session, result, turn_number=turn_number, message=message, reply=reply, fields=fields,
+                         now_iso=stamp, now_s=now_s, history_turns=result.config.session.history_turns)
+    transcript = [TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp),
+                  TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp)]
+    svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
+                                   field_changes=list(result.field_changes), transcript=transcript, now_s=now_s))
+    logger.info("turn committed", extra={
+        "rules": list(result.selected_rules), "llm_calls": result.llm_calls,
+        "regeneration_attempts": result.enforced.regeneration_attempts,
+        "fallback_used": result.enforced.fallback_used, "scenario_action": result.scenario.action,
+    })
+    return TurnDone(turn_id=turn_id, session=after, reply=reply, outcome=outcome_of(result), record=record)
+
+
+def _silent_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *, turn_id: str,
+                 channel: str, now_s: float) -> TurnDone:
+    """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
+    stamp, turn_number = now_iso(), session.turn_count + 1
+    fields = published.bundle.fields
+    outcome = Outcome(handoff=True)
+    record = TurnRecord(
+        turn_id=turn_id, session_id=session.session_id, tenant_id=published.tenant_id,
+        agent_id=published.agent_id, agent_version=published.version, interlocutor_id=session.interlocutor_id,
+        turn_number=turn_number, channel=channel, message=mask_text(message, fields, session.variables),
+        reply="", outcome=outcome, created_at=stamp,
+    )
+    after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
+                                       "updated_at": stamp, "last_activity_s": now_s})
+    transcript = [TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp)]
+    svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
+                                   transcript=transcript, now_s=now_s))
+    logger.info("turn received during handoff: agent silent")
+    return TurnDone(turn_id=turn_id, session=after, reply=None, outcome=outcome, record=record)

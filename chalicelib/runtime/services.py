@@ -1,0 +1,233 @@
+"""The container's collaborators, built once from the environment: stores, clients, providers.
+
+`services()` is cached per container (a warm Lambda reuses it); `reset_services()` drops it, for
+tests that change the environment. boto3 clients and the Redis client are created lazily, once,
+on first use: a route that never touches KMS never builds a KMS client. boto3 honours
+AWS_ENDPOINT_URL itself (moto_server / LocalStack locally).
+
+Environment: RUCHE_TABLE, RUCHE_IDEMPOTENCY_TABLE, RUCHE_TURN_QUEUE_URL, RUCHE_SECRETS_KEY_ID,
+REDIS_URL (optional: without it locks and rate limits live in DynamoDB), RUCHE_ADMIN_KEY,
+RUCHE_MAX_BODY_BYTES, RUCHE_LLM_CASSETTE, and the platform config overrides of
+config.resolver.platform_layer_from_env.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import redis
+
+from chalicelib.api.body import DEFAULT_MAX_BODY_BYTES
+from chalicelib.config.resolver import ConfigResolver, platform_layer_from_env, resolve
+from chalicelib.domain.config import Config, Layer
+from chalicelib.domain.errors import InvalidInput
+from chalicelib.providers.factory import build_embedder, build_llm
+from chalicelib.providers.llm import EmbeddingProvider, LlmProvider
+from chalicelib.runtime.bundles import BundleCache
+from chalicelib.stores.dynamo_bindings import DynamoBindingStore
+from chalicelib.stores.dynamo_bundles import DynamoBundleStore
+from chalicelib.stores.dynamo_config import DynamoConfigStore
+from chalicelib.stores.dynamo_dedupe import DynamoDedupeStore
+from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
+from chalicelib.stores.dynamo_sessions import DynamoSessionStore
+from chalicelib.stores.dynamo_tenants import DynamoTenantStore
+from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
+from chalicelib.stores.locks import DynamoSessionLock, FallbackSessionLock, RedisSessionLock
+from chalicelib.stores.ports import (
+    BindingStore,
+    BundleStore,
+    ConfigStore,
+    DedupeStore,
+    InterlocutorStore,
+    RateLimiter,
+    SessionLock,
+    SessionStore,
+    TenantStore,
+)
+from chalicelib.stores.rate_limit import DynamoRateLimiter, FallbackRateLimiter, RedisRateLimiter
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_sqs import SQSClient
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The environment, read once."""
+
+    table: str
+    idempotency_table: str
+    turn_queue_url: str
+    secrets_key_id: str
+    redis_url: str | None
+    admin_key: str | None
+    max_body_bytes: int
+    cassette: str | None
+    platform_layer: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        raw_limit = environ.get("RUCHE_MAX_BODY_BYTES", "")
+        return cls(
+            table=environ.get("RUCHE_TABLE", "ruche-dev-main"),
+            idempotency_table=environ.get("RUCHE_IDEMPOTENCY_TABLE", "ruche-dev-idempotency"),
+            turn_queue_url=environ.get("RUCHE_TURN_QUEUE_URL", ""),
+            secrets_key_id=environ.get("RUCHE_SECRETS_KEY_ID", ""),
+            redis_url=environ.get("REDIS_URL") or None,
+            admin_key=environ.get("RUCHE_ADMIN_KEY") or None,
+            max_body_bytes=int(raw_limit) if raw_limit.isdigit() else DEFAULT_MAX_BODY_BYTES,
+            cassette=environ.get("RUCHE_LLM_CASSETTE") or None,
+            platform_layer=platform_layer_from_env(environ),
+        )
+
+
+class Services:
+    """Stores, clients and providers of this container. Each is built on first use, then reused."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str]) -> None:
+        self.settings = settings
+        self._environ = dict(environ)  # only the platform may name an env var (llm.api_key_env)
+        self.resolver = ConfigResolver(settings.platform_layer)
+        self._embedders: dict[tuple[str, str, int], EmbeddingProvider] = {}
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def platform_config(self) -> Config:
+        """Code defaults + the platform overrides of the environment (network.allow_private, llm.*)."""
+        return resolve([(Layer.PLATFORM, self.settings.platform_layer)]).config
+
+    # --- AWS and Redis clients ---------------------------------------------------------------
+    @functools.cached_property
+    def dynamodb(self) -> DynamoDBClient:
+        return boto3.client("dynamodb")
+
+    @functools.cached_property
+    def kms(self) -> KMSClient:
+        return boto3.client("kms")
+
+    @functools.cached_property
+    def sqs(self) -> SQSClient:
+        return boto3.client("sqs")
+
+    @functools.cached_property
+    def redis(self) -> redis.Redis | None:
+        """The Redis client, or None without REDIS_URL. Connecting happens on the first command."""
+        if self.settings.redis_url is None:
+            return None
+        return redis.Redis.from_url(self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    # --- stores ------------------------------------------------------------------------------
+    @functools.cached_property
+    def cipher(self) -> KmsCipher:
+        return KmsCipher(self.kms, self.settings.secrets_key_id)
+
+    @functools.cached_property
+    def tenants(self) -> TenantStore:
+        return DynamoTenantStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def bundles(self) -> BundleStore:
+        return DynamoBundleStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def bundle_cache(self) -> BundleCache:
+        """Published bundles held by this container, by version (runtime/bundles.py)."""
+        return BundleCache(self.bundles)
+
+    @functools.cached_property
+    def config_store(self) -> ConfigStore:
+        return DynamoConfigStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def bindings(self) -> BindingStore:
+        return DynamoBindingStore(self.dynamodb, self.settings.table, self.cipher)
+
+    @functools.cached_property
+    def secrets(self) -> KmsSecretStore:
+        return KmsSecretStore(self.dynamodb, self.settings.table, self.cipher)
+
+    @functools.cached_property
+    def interlocutors(self) -> InterlocutorStore:
+        return DynamoInterlocutorStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def sessions(self) -> SessionStore:
+        return DynamoSessionStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def dedupe(self) -> DedupeStore:
+        return DynamoDedupeStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def session_lock(self) -> SessionLock:
+        dynamo_lock = DynamoSessionLock(self.dynamodb, self.settings.table)
+        if self.redis is None:
+            return dynamo_lock
+        return FallbackSessionLock(RedisSessionLock(self.redis), dynamo_lock)
+
+    @functools.cached_property
+    def rate_limiter(self) -> RateLimiter:
+        dynamo_limiter = DynamoRateLimiter(self.dynamodb, self.settings.table)
+        if self.redis is None:
+            return dynamo_limiter
+        return FallbackRateLimiter(RedisRateLimiter(self.redis), dynamo_limiter)
+
+    # --- providers ---------------------------------------------------------------------------
+    def api_key_for(self, tenant_id: str, config: Config) -> str | None:
+        """The LLM key: the tenant secret config names, else the platform's env var, else None.
+
+        Raises InvalidInput when llm.api_key_secret names a secret the tenant does not have.
+        """
+        if config.llm.api_key_secret:
+            value = self.secrets.get(tenant_id, config.llm.api_key_secret)
+            if value is None:
+                raise InvalidInput.at("llm.api_key_secret", "names no secret of this tenant")
+            return value
+        if config.llm.api_key_env:  # validated on write: only the platform layer may set it
+            return self._environ.get(config.llm.api_key_env)
+        return None
+
+    def llm_for(self, tenant_id: str, config: Config) -> LlmProvider:
+        """The LLM provider of a resolved config, with the tenant's key, capped per tenant."""
+        return build_llm(
+            config.llm,
+            self.api_key_for(tenant_id, config),
+            allow_private=config.network.allow_private,
+            cassette=self.settings.cassette,
+            tenant_id=tenant_id,
+        )
+
+    def embedder_for(self, tenant_id: str, config: Config) -> EmbeddingProvider:
+        """The embedder of a resolved config. Offline embedders are shared by the whole container."""
+        embeddings = config.embeddings
+        if embeddings.provider == "offline":
+            cache_key = (embeddings.provider, embeddings.model or "", embeddings.dimensions)
+            with self._lock:
+                if cache_key not in self._embedders:
+                    self._embedders[cache_key] = build_embedder(embeddings)
+                return self._embedders[cache_key]
+        return build_embedder(
+            embeddings,
+            api_key=self.api_key_for(tenant_id, config),
+            base_url=config.llm.base_url,
+            region=config.llm.region,
+            allow_private=config.network.allow_private,
+        )
+
+
+@functools.cache
+def services() -> Services:
+    """This container's Services, built from os.environ on first call."""
+    return Services(Settings.from_env(os.environ), os.environ)
+
+
+def reset_services() -> None:
+    """Forget the container's Services (tests that change the environment call this)."""
+    services.cache_clear()

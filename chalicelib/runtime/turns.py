@@ -1,0 +1,86 @@
+"""Run a turn: the synchronous API path (lock, load, FOCAL, commit) and the shapes it answers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from chalicelib.domain.channel import ChannelName
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.ids import now_s
+from chalicelib.domain.session import Session, SessionKey
+from chalicelib.domain.turn import Outcome
+from chalicelib.runtime.execute import execute_turn
+from chalicelib.runtime.services import Services
+from chalicelib.stores.ports import SessionLock
+
+# A sync turn waits this long for a running turn of its session (a queued one, say) to finish.
+LOCK_WAIT_S = 25.0
+LOCK_TTL_S = 90.0  # longer than any turn: a crashed owner's lock expires on its own
+
+
+class TurnRequest(BaseModel):
+    """Body of POST /v1/agents/{agent_id}/turns (API.md)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    user_id: str = Field(min_length=1, max_length=256)
+    channel: ChannelName = ChannelName.API
+    message: str = Field(min_length=1, max_length=20000)
+    session_id: str | None = None
+
+
+class TurnReply(BaseModel):
+    turn_id: str
+    session_id: str
+    interlocutor_id: str
+    reply: str | None  # None while the session is handed off to a human (the agent stays silent)
+    outcome: Outcome
+
+
+def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
+             idempotency_key: str | None = None) -> TurnReply:
+    """Run one turn inside this invocation and answer with its reply and outcome.
+
+    Raises NotFound for an unknown agent or a session that is not this tenant's and agent's, and
+    Conflict when another turn of the session keeps the lock past LOCK_WAIT_S.
+    """
+    published = svc.bundle_cache.latest(tenant_id, agent_id)
+    session = _session_for(svc, tenant_id, agent_id, request)
+    with hold_session(svc.session_lock, session.key):
+        current = svc.sessions.get(tenant_id, session.session_id) or session  # fresh, under the lock
+        done = execute_turn(svc, published, current, request.message, channel=request.channel.value)
+    return TurnReply(turn_id=done.turn_id, session_id=current.session_id, interlocutor_id=current.interlocutor_id,
+                     reply=done.reply, outcome=done.outcome)
+
+
+def _session_for(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> Session:
+    if request.session_id is not None:
+        session = svc.sessions.get(tenant_id, request.session_id)
+        if session is None or session.key.agent_id != agent_id:
+            raise NotFound(f"session {request.session_id!r} not found")
+        return session
+    channel = request.channel.value
+    interlocutor_id = svc.interlocutors.resolve(tenant_id, channel, request.user_id)
+    key = SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=channel, user_id=request.user_id)
+    return svc.sessions.open(key, interlocutor_id, now_s())
+
+
+@contextmanager
+def hold_session(lock: SessionLock, key: SessionKey, *, wait_s: float = LOCK_WAIT_S) -> Iterator[int]:
+    """Hold the session's lock for the block; wait for a running turn to finish first."""
+    name = f"session:{key.as_string()}"
+    deadline = time.monotonic() + wait_s
+    token = lock.acquire(name, LOCK_TTL_S)
+    while token is None:
+        if time.monotonic() > deadline:
+            raise Conflict("another turn of this session is still running; try again shortly")
+        time.sleep(0.05)
+        token = lock.acquire(name, LOCK_TTL_S)
+    try:
+        yield token
+    finally:
+        lock.release(name, token)

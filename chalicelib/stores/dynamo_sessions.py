@@ -1,0 +1,335 @@
+"""Sessions in DynamoDB: open by session key, version-checked saves, and the one-transaction turn commit.
+
+Items (ports.py): `T#<t>#SK#<hash>`/`ACTIVE` points at the key's open session; the session lives
+at `T#<t>#S#<id>`/`SESSION` with its turn records `TURN#<n:08d>` and transcript
+`MSG#<turn:08d>#<index:03d>#<role>` (the index orders several messages of one turn).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.domain.errors import Conflict, InvalidInput, StaleSession, Unavailable
+from chalicelib.domain.ids import new_id
+from chalicelib.domain.session import Session, SessionKey, SessionStatus
+from chalicelib.domain.turn import TurnRecord
+from chalicelib.stores import items as it
+from chalicelib.stores.dynamo_interlocutors import (
+    MAX_WRITE_ATTEMPTS,
+    cancellation_codes,
+    field_change_items,
+    is_cancelled,
+    iso,
+    read_field_heads,
+    session_listing_item,
+)
+from chalicelib.stores.ports import Page, TranscriptMessage, TurnCommit
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+logger = Logger(child=True)
+
+SESSION_SK = "SESSION"
+POINTER_SK = "ACTIVE"
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+DEFAULT_IDLE_TIMEOUT_S = 86_400.0
+
+
+def session_key_hash(key: SessionKey) -> str:
+    """The stable hash naming a session key's pointer partition (no user id in a partition key)."""
+    return hashlib.sha256(key.as_string().encode()).hexdigest()[:32]
+
+
+def turn_sk(turn_number: int) -> str:
+    return f"TURN#{turn_number:08d}"
+
+
+def message_sk(turn_number: int, index: int, role: str) -> str:
+    return f"MSG#{turn_number:08d}#{index:03d}#{role}"
+
+
+class DynamoSessionStore:
+    """SessionStore on the main table (ports.py). Raises StaleSession, Conflict, InvalidInput, Unavailable."""
+
+    def __init__(self, client: DynamoDBClient, table: str, *, retention_days: float = 180.0) -> None:
+        self._client, self._table = client, table
+        self._retention_s = retention_days * 86_400.0  # TTL of turn records and transcripts
+
+    def open(
+        self,
+        key: SessionKey,
+        interlocutor_id: str,
+        now_s: float,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    ) -> Session:
+        """The key's open session, or a new one when there is none, it ENDED, or it sat idle too long.
+
+        Two racing opens end with one session: the pointer is replaced only from what was read.
+        """
+        tenant_id, key_hash = key.tenant_id, session_key_hash(key)
+        pointer_key = it.key(it.session_key_pk(tenant_id, key_hash), POINTER_SK)
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            pointer = self._get(pointer_key)
+            old_id = it.text(pointer, "session_id") if pointer else None
+            if old_id:
+                current = self.get(tenant_id, old_id)
+                if current is not None and _is_open(current, now_s, idle_timeout_s):
+                    return current
+            session = Session(
+                session_id=new_id("ses"),
+                key=key,
+                interlocutor_id=interlocutor_id,
+                created_at=iso(now_s),
+                updated_at=iso(now_s),
+                last_activity_s=now_s,
+            )
+            try:
+                self._transact(
+                    [
+                        self._pointer_put(key, session.session_id, old_id),
+                        self._session_put(session, expected_version=0, version=0),
+                        session_listing_item(
+                            self._table, tenant_id, interlocutor_id, session.session_id, key_hash
+                        ),
+                    ]
+                )
+            except ClientError as exc:
+                if "ConditionalCheckFailed" in cancellation_codes(exc):
+                    continue  # another open replaced the pointer first: use its session
+                raise Unavailable("could not open the session") from exc
+            logger.info("session opened", extra={"tenant_id": tenant_id, "session_id": session.session_id})
+            return session
+        raise Conflict("the session kept changing while it was opened")
+
+    def get(self, tenant_id: str, session_id: str) -> Session | None:
+        item = self._get(it.key(it.session_pk(tenant_id, session_id), SESSION_SK))
+        return it.read_doc(item, Session) if item else None
+
+    def save(self, session: Session, expected_version: int) -> None:
+        """Write a state change outside a turn as version expected_version + 1. Raises StaleSession."""
+        try:
+            self._transact([self._session_put(session, expected_version, expected_version + 1)])
+        except ClientError as exc:
+            if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+                raise StaleSession("the session moved on", session_id=session.session_id) from exc
+            raise Unavailable("could not save the session") from exc
+
+    def commit(self, commit: TurnCommit) -> None:
+        """Session, turn record, transcript and field values in ONE TransactWriteItems.
+
+        The session is written as version expected_version + 1. Raises StaleSession (nothing
+        written) when the stored version is not expected_version; InvalidInput when the turn needs
+        more than 100 items; Conflict when the interlocutor's fields kept moving.
+        """
+        session, tenant_id = commit.session, commit.session.key.tenant_id
+        names = [change.name for change in commit.field_changes]
+        for _ in range(MAX_WRITE_ATTEMPTS):
+            heads = self._heads(tenant_id, session.interlocutor_id, names) if names else {}
+            transaction = self._commit_items(commit, heads)
+            try:
+                self._transact(transaction)
+                return
+            except ClientError as exc:
+                codes = cancellation_codes(exc)
+                if codes[:1] == ["ConditionalCheckFailed"]:
+                    raise StaleSession("the session moved on", session_id=session.session_id) from exc
+                if "TransactionConflict" not in codes and not (names and "ConditionalCheckFailed" in codes):
+                    raise Unavailable("could not commit the turn") from exc
+        raise Conflict(
+            "interlocutor data kept changing while the turn committed", session_id=session.session_id
+        )
+
+    def turns(self, tenant_id: str, session_id: str, limit: int = 50, cursor: str | None = None) -> Page:
+        """Turn records oldest first (the newest last), `limit` per page; next_cursor continues."""
+        if limit < 1:
+            raise InvalidInput.at("limit", "must be at least 1")
+        params: dict[str, object] = {
+            "TableName": self._table,
+            "Limit": limit + 1,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {
+                ":pk": it.s(it.session_pk(tenant_id, session_id)),
+                ":prefix": it.s("TURN#"),
+            },
+        }
+        if cursor is not None:
+            params["ExclusiveStartKey"] = it.key(it.session_pk(tenant_id, session_id), _decode_cursor(cursor))
+        rows: list[it.Item] = []
+        try:
+            for row in it.query_all(self._client, **params):
+                rows.append(row)
+                if len(rows) > limit:
+                    break
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not read turn records") from exc
+        page = rows[:limit]
+        next_cursor = _encode_cursor(it.text(page[-1], "sk")) if len(rows) > limit else None
+        return Page(items=[it.read_doc(row, TurnRecord) for row in page], next_cursor=next_cursor)
+
+    def messages(self, tenant_id: str, session_id: str, after: str | None = None) -> list[TranscriptMessage]:
+        """The transcript oldest first; with `after`, only what follows that message (all if unknown)."""
+        pk = it.session_pk(tenant_id, session_id)
+        try:
+            rows = list(it.partition_items(self._client, self._table, pk, "MSG#", consistent=True))
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not read the transcript") from exc
+        found = [
+            TranscriptMessage(
+                message_id=it.text(row, "message_id"),
+                role=it.text(row, "role"),
+                text=it.text(row, "text"),
+                created_at=it.text(row, "created_at"),
+            )
+            for row in rows
+        ]
+        ids = [message.message_id for message in found]
+        if after is not None and after in ids:
+            return found[ids.index(after) + 1 :]
+        return found
+
+    # --- items -----------------------------------------------------------------------------------
+
+    def _commit_items(self, commit: TurnCommit, heads: dict[str, int]) -> list[TransactWriteItemTypeDef]:
+        session, record = commit.session, commit.record
+        tenant_id, session_pk = (
+            session.key.tenant_id,
+            it.session_pk(session.key.tenant_id, session.session_id),
+        )
+        expires = it.n(int(commit.now_s + self._retention_s))
+        result: list[TransactWriteItemTypeDef] = [
+            self._session_put(session, commit.expected_version, commit.expected_version + 1),
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "Item": it.doc_item(
+                        session_pk, turn_sk(record.turn_number), record, **{it.TTL_ATTRIBUTE: expires}
+                    ),
+                }
+            },
+        ]
+        if commit.expected_version == 0:  # a session never opened through open() gets listed too
+            result.append(
+                session_listing_item(
+                    self._table,
+                    tenant_id,
+                    session.interlocutor_id,
+                    session.session_id,
+                    session_key_hash(session.key),
+                )
+            )
+        for index, message in enumerate(commit.transcript):
+            item = {
+                "pk": it.s(session_pk),
+                "sk": it.s(message_sk(record.turn_number, index, message.role)),
+                "message_id": it.s(message.message_id),
+                "role": it.s(message.role),
+                "text": it.s(message.text),
+                "created_at": it.s(message.created_at),
+                it.TTL_ATTRIBUTE: expires,
+            }
+            result.append({"Put": {"TableName": self._table, "Item": item}})
+        result += field_change_items(
+            self._table,
+            tenant_id,
+            session.interlocutor_id,
+            commit.field_changes,
+            heads=heads,
+            now_s=commit.now_s,
+        )
+        if len(result) > MAX_TRANSACTION_ITEMS:
+            raise InvalidInput.at(
+                "transcript",
+                f"the turn needs {len(result)} writes; one DynamoDB transaction "
+                f"holds at most {MAX_TRANSACTION_ITEMS}",
+            )
+        return result
+
+    def _session_put(self, session: Session, expected_version: int, version: int) -> TransactWriteItemTypeDef:
+        stored = session.model_copy(update={"version": version})
+        pk = it.session_pk(session.key.tenant_id, session.session_id)
+        condition = "#v = :expected" if expected_version else "attribute_not_exists(pk) OR #v = :expected"
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": it.doc_item(pk, SESSION_SK, stored, version=it.n(version)),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":expected": it.n(expected_version)},
+            }
+        }
+
+    def _pointer_put(self, key: SessionKey, session_id: str, old_id: str | None) -> TransactWriteItemTypeDef:
+        item = {
+            "pk": it.s(it.session_key_pk(key.tenant_id, session_key_hash(key))),
+            "sk": it.s(POINTER_SK),
+            "session_id": it.s(session_id),
+        }
+        if old_id is None:
+            return {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": "session_id = :old",
+                "ExpressionAttributeValues": {":old": it.s(old_id)},
+            }
+        }
+
+    # --- calls -----------------------------------------------------------------------------------
+
+    def _transact(self, transaction: list[TransactWriteItemTypeDef]) -> None:
+        """Runs the transaction; a cancelled one is re-raised (callers read its reasons), else Unavailable."""
+        try:
+            self._client.transact_write_items(TransactItems=transaction)
+        except ClientError as exc:
+            if is_cancelled(exc):
+                raise
+            raise Unavailable("DynamoDB refused the write") from exc
+        except BotoCoreError as exc:
+            raise Unavailable("DynamoDB could not be reached") from exc
+
+    def _get(self, key: it.Item) -> it.Item | None:
+        try:
+            return self._client.get_item(TableName=self._table, Key=key, ConsistentRead=True).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not read the session") from exc
+
+    def _heads(self, tenant_id: str, interlocutor_id: str, names: list[str]) -> dict[str, int]:
+        try:
+            return read_field_heads(self._client, self._table, tenant_id, interlocutor_id, names)
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not read interlocutor data") from exc
+
+
+def _is_open(session: Session, now_s: float, idle_timeout_s: float) -> bool:
+    return session.status is not SessionStatus.ENDED and now_s - session.last_activity_s <= idle_timeout_s
+
+
+def _encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"sk": sk}).encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        sk = json.loads(base64.urlsafe_b64decode(cursor.encode()))["sk"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput.at("cursor", "is not a cursor this API returned") from exc
+    if not isinstance(sk, str) or not sk.startswith("TURN#"):
+        raise InvalidInput.at("cursor", "is not a cursor this API returned")
+    return sk

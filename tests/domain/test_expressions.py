@@ -1,0 +1,106 @@
+"""The constraint expression language: its helpers, publish-time checks and evaluation outcomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.expressions import (
+    REPLY_NAMES,
+    ExpressionError,
+    amounts,
+    compile_expression,
+    contains,
+    matches,
+    numbers,
+    percents,
+    words,
+)
+
+NAMES = REPLY_NAMES | {"order_total", "tier"}
+
+
+def test_numbers_reads_plain_and_grouped_figures_but_not_digits_inside_words() -> None:
+    assert numbers("3 items, 1,200.50 each, -4 degrees, model v2") == [3.0, 1200.5, -4.0]
+
+
+def test_numbers_of_a_text_without_figures_is_empty() -> None:
+    assert numbers("no figures here") == []
+
+
+def test_amounts_reads_currency_signs_and_words_before_or_after_the_figure() -> None:
+    text = "$1,234.56, then 12 USD, €5, 7 euros and 9 dollars, but not the 10 items"
+    assert amounts(text) == [1234.56, 12.0, 5.0, 7.0, 9.0]
+
+
+def test_percents_reads_signs_and_words() -> None:
+    assert percents("20% off, 5 percent more, 7 per cent less, 3 items") == [20.0, 5.0, 7.0]
+
+
+def test_contains_ignores_case() -> None:
+    assert contains("We GUARANTEE it", "guarantee")
+    assert not contains("We promise it", "guarantee")
+
+
+def test_matches_searches_anywhere_in_the_text() -> None:
+    assert matches("your order 12345 ships", r"\d{5}")
+    assert not matches("your order ships", r"\d{5}")
+
+
+def test_words_counts_words_with_apostrophes_and_hyphens_as_one() -> None:
+    assert words("Hello, it's a test-case.") == 4
+
+
+def test_a_compiled_expression_holds_when_the_reply_complies() -> None:
+    expression = compile_expression('max(amounts(reply) + [0]) <= 50 and not contains(reply, "guarantee")',
+                                    NAMES)
+    assert expression.evaluate({"reply": "A refund of $40 is possible."}).holds
+    assert not expression.evaluate({"reply": "A refund of $80 is possible."}).holds
+    assert not expression.evaluate({"reply": "We guarantee $10."}).holds
+
+
+def test_names_exclude_functions_constants_and_tools() -> None:
+    expression = compile_expression('len(reply) < 100 and tier != None and tools["crm"]["ok"] == True',
+                                    NAMES)
+    assert expression.names == frozenset({"reply", "tier"})
+
+
+def test_lower_and_upper_leave_non_strings_alone() -> None:
+    expression = compile_expression('lower(tier) == "gold" and upper(order_total) == 5', NAMES)
+    assert expression.evaluate({"tier": "GOLD", "order_total": 5}).holds
+
+
+def test_a_missing_value_makes_the_expression_not_applicable() -> None:
+    verdict = compile_expression("order_total <= 50", NAMES).evaluate({"order_total": None})
+    assert not verdict.applicable
+    assert verdict.missing == ("order_total",)
+
+
+def test_a_missing_tool_result_makes_the_expression_not_applicable() -> None:
+    verdict = compile_expression('tools["lookup"]["status"] == "ok"', NAMES).evaluate({"tools": {}})
+    assert not verdict.applicable
+
+
+def test_a_type_error_in_tenant_data_is_an_applicable_error_not_a_crash() -> None:
+    verdict = compile_expression("order_total < 5", NAMES).evaluate({"order_total": "five"})
+    assert verdict.applicable
+    assert not verdict.holds
+    assert verdict.error.startswith("TypeError")
+
+
+@pytest.mark.parametrize(
+    ("source", "problem"),
+    [
+        ("", "empty"),
+        ("reply ==", "syntax error"),
+        ("ordre_total > 5", "unknown name 'ordre_total'"),
+        ("shout(reply)", "unknown function 'shout'"),
+        ("__import__('os')", "unknown function '__import__'"),
+        ("reply.upper()", "unknown function 'reply.upper'"),
+        ("reply.__class__", "attribute is not allowed"),
+        ("lambda: 1", "lambda is not allowed"),
+        ("[c for c in reply]", "listcomp is not allowed"),
+    ],
+)
+def test_a_bad_expression_is_rejected_at_compile_time(source: str, problem: str) -> None:
+    with pytest.raises(ExpressionError, match=problem):
+        compile_expression(source, NAMES)

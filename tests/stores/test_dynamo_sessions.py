@@ -1,0 +1,227 @@
+"""Contract of DynamoSessionStore, against moto in-process and moto_server over HTTP."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from chalicelib.domain.errors import InvalidInput, StaleSession
+from chalicelib.domain.interlocutor import ValueSource, ValueStatus
+from chalicelib.domain.session import Session, SessionKey, SessionStatus
+from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
+from chalicelib.stores.dynamo_sessions import DynamoSessionStore
+from chalicelib.stores.ports import FieldChange, TranscriptMessage, TurnCommit
+from tests.conftest import Aws
+
+T = TypeVar("T")
+TENANT = "acme"
+NOW = 1_800_000_000.0
+KEY = SessionKey(tenant_id=TENANT, agent_id="support", channel="api", user_id="u1")
+
+
+@pytest.fixture
+def sessions(any_aws: Aws) -> DynamoSessionStore:
+    return DynamoSessionStore(any_aws.dynamodb, any_aws.table)
+
+
+@pytest.fixture
+def interlocutors(any_aws: Aws) -> DynamoInterlocutorStore:
+    return DynamoInterlocutorStore(any_aws.dynamodb, any_aws.table)
+
+
+def isolate_calls(client: Any) -> None:
+    """Make each DynamoDB call of this client isolated from the others, as DynamoDB's are.
+
+    moto applies a transaction by snapshotting the whole table and restoring it on a failed
+    condition (moto/dynamodb/models/__init__.py, transact_write_items), so two transactions from
+    threads can undo each other there, which real DynamoDB never does. Serialising each call keeps
+    the race the stores must handle: between reading a version and writing on top of it.
+    """
+    lock = threading.RLock()
+
+    def hold(**_: Any) -> None:
+        lock.acquire()
+
+    def let_go(**_: Any) -> None:
+        lock.release()
+
+    client.meta.events.register("before-call.dynamodb", hold)
+    client.meta.events.register("after-call.dynamodb", let_go)
+    client.meta.events.register("after-call-error.dynamodb", let_go)
+
+
+def run_together(count: int, work: Callable[[int], T]) -> list[T]:
+    """Run `work(i)` on `count` threads released at the same moment; return their results."""
+    barrier = threading.Barrier(count)
+    results: list[T] = []
+    errors: list[BaseException] = []
+
+    def worker(index: int) -> None:
+        barrier.wait()
+        try:
+            results.append(work(index))
+        except BaseException as exc:  # surfaced below, in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def a_record(session: Session, turn_number: int, reply: str = "hi") -> TurnRecord:
+    return TurnRecord(
+        turn_id=f"turn_{turn_number}", session_id=session.session_id, tenant_id=session.key.tenant_id,
+        agent_id=session.key.agent_id, agent_version=1, interlocutor_id=session.interlocutor_id,
+        turn_number=turn_number, channel=session.key.channel, message="hello", reply=reply, outcome=Outcome())
+
+
+def a_turn(session: Session, *, expected: int, reply: str = "hi", message_id: str = "m1",
+           changes: list[FieldChange] | None = None) -> TurnCommit:
+    number = expected + 1
+    return TurnCommit(
+        session=session.model_copy(update={"version": number, "turn_count": number, "history": [
+            {"role": "agent", "text": reply}]}),
+        expected_version=expected,
+        record=a_record(session, number, reply),
+        transcript=[TranscriptMessage(message_id, "user", "hello", "2027-01-15T08:00:00Z"),
+                    TranscriptMessage(f"{message_id}-reply", "agent", reply, "2027-01-15T08:00:01Z")],
+        field_changes=changes or [],
+        now_s=NOW + number,
+    )
+
+
+def test_opening_a_key_twice_returns_the_same_session(sessions: DynamoSessionStore) -> None:
+    first = sessions.open(KEY, "itl_1", NOW)
+    assert first.version == 0 and first.status is SessionStatus.ACTIVE
+    assert sessions.open(KEY, "itl_1", NOW + 60) == first
+    assert sessions.get(TENANT, first.session_id) == first
+    assert sessions.open(KEY.model_copy(update={"channel": "slack"}), "itl_1", NOW) != first
+
+
+def test_racing_opens_end_with_one_session(any_aws: Aws, sessions: DynamoSessionStore) -> None:
+    isolate_calls(any_aws.dynamodb)
+    opened = run_together(5, lambda _: sessions.open(KEY, "itl_1", NOW).session_id)
+    assert len(opened) == 5 and len(set(opened)) == 1
+
+
+def test_an_idle_session_is_not_reopened(sessions: DynamoSessionStore) -> None:
+    first = sessions.open(KEY, "itl_1", NOW)
+    assert sessions.open(KEY, "itl_1", NOW + 3_600, idle_timeout_s=7_200) == first
+    later = sessions.open(KEY, "itl_1", NOW + 3 * 3_600, idle_timeout_s=7_200)
+    assert later.session_id != first.session_id
+    assert sessions.open(KEY, "itl_1", NOW + 3 * 3_600 + 1, idle_timeout_s=7_200) == later
+
+
+def test_an_ended_session_is_not_reopened(sessions: DynamoSessionStore) -> None:
+    first = sessions.open(KEY, "itl_1", NOW)
+    sessions.save(first.model_copy(update={"status": SessionStatus.ENDED}), expected_version=0)
+    assert sessions.open(KEY, "itl_1", NOW + 1).session_id != first.session_id
+
+
+def test_a_save_from_a_stale_version_is_rejected(sessions: DynamoSessionStore) -> None:
+    first = sessions.open(KEY, "itl_1", NOW)
+    sessions.save(first.model_copy(update={"status": SessionStatus.HANDOFF}), expected_version=0)
+    with pytest.raises(StaleSession):
+        sessions.save(first.model_copy(update={"status": SessionStatus.ENDED}), expected_version=0)
+    stored = sessions.get(TENANT, first.session_id)
+    assert stored is not None and stored.status is SessionStatus.HANDOFF and stored.version == 1
+
+
+def test_a_commit_writes_session_record_transcript_and_field_values_together(
+    sessions: DynamoSessionStore, interlocutors: DynamoInterlocutorStore,
+) -> None:
+    interlocutor = interlocutors.resolve(TENANT, "api", "u1")
+    interlocutors.write(TENANT, interlocutor, [FieldChange("email", "old@example.com", ValueSource.USER)], NOW)
+    session = sessions.open(KEY, interlocutor, NOW)
+    sessions.commit(a_turn(session, expected=0, reply="welcome",
+                           changes=[FieldChange("email", "ada@example.com", ValueSource.USER)]))
+    stored = sessions.get(TENANT, session.session_id)
+    assert stored is not None and stored.version == 1 and stored.history == [{"role": "agent", "text": "welcome"}]
+    assert [record.reply for record in sessions.turns(TENANT, session.session_id).items] == ["welcome"]
+    assert [(m.role, m.text) for m in sessions.messages(TENANT, session.session_id)] == [
+        ("user", "hello"), ("agent", "welcome")]
+    data = interlocutors.load(TENANT, interlocutor, NOW + 5)
+    assert data is not None and data.values() == {"email": "ada@example.com"}
+    assert [v.status for v in interlocutors.history(TENANT, interlocutor)] == [
+        ValueStatus.SUPERSEDED, ValueStatus.ACTIVE]
+
+
+def test_a_commit_from_a_stale_version_is_rejected_and_writes_nothing(
+    sessions: DynamoSessionStore, interlocutors: DynamoInterlocutorStore,
+) -> None:
+    interlocutor = interlocutors.resolve(TENANT, "api", "u1")
+    session = sessions.open(KEY, interlocutor, NOW)
+    sessions.commit(a_turn(session, expected=0, reply="first"))
+    late = a_turn(session, expected=0, reply="late", message_id="m2",
+                  changes=[FieldChange("email", "late@example.com", ValueSource.USER)])
+    late = TurnCommit(session=late.session, expected_version=0, record=a_record(session, 2, "late"),
+                      transcript=late.transcript, field_changes=late.field_changes, now_s=late.now_s)
+    with pytest.raises(StaleSession):
+        sessions.commit(late)
+    stored = sessions.get(TENANT, session.session_id)
+    assert stored is not None and stored.history == [{"role": "agent", "text": "first"}]
+    assert [record.reply for record in sessions.turns(TENANT, session.session_id).items] == ["first"]
+    assert [m.message_id for m in sessions.messages(TENANT, session.session_id)] == ["m1", "m1-reply"]
+    assert interlocutors.history(TENANT, interlocutor) == []
+
+
+def test_a_commit_on_a_session_never_opened_creates_it(sessions: DynamoSessionStore) -> None:
+    session = Session(session_id="ses_direct", key=KEY, interlocutor_id="itl_1")
+    sessions.commit(a_turn(session, expected=0))
+    stored = sessions.get(TENANT, "ses_direct")
+    assert stored is not None and stored.version == 1
+    with pytest.raises(StaleSession):
+        sessions.commit(a_turn(session, expected=0))
+
+
+def test_a_turn_over_the_transaction_limit_is_refused_before_anything_is_written(
+    sessions: DynamoSessionStore,
+) -> None:
+    session = sessions.open(KEY, "itl_1", NOW)
+    turn = a_turn(session, expected=0)
+    huge = [TranscriptMessage(f"m{i}", "user", "spam", "t") for i in range(99)]
+    with pytest.raises(InvalidInput, match="at most 100"):
+        sessions.commit(TurnCommit(session=turn.session, expected_version=0, record=turn.record,
+                                   transcript=huge, now_s=NOW))
+    assert sessions.get(TENANT, session.session_id) == session
+    assert sessions.messages(TENANT, session.session_id) == []
+
+
+def test_turns_come_oldest_first_in_pages(sessions: DynamoSessionStore) -> None:
+    session = sessions.open(KEY, "itl_1", NOW)
+    for version in range(5):
+        sessions.commit(a_turn(session, expected=version, reply=f"r{version + 1}", message_id=f"m{version + 1}"))
+    first = sessions.turns(TENANT, session.session_id, limit=2)
+    second = sessions.turns(TENANT, session.session_id, limit=2, cursor=first.next_cursor)
+    third = sessions.turns(TENANT, session.session_id, limit=2, cursor=second.next_cursor)
+    assert [[r.reply for r in page.items] for page in (first, second, third)] == [["r1", "r2"], ["r3", "r4"], ["r5"]]
+    assert third.next_cursor is None
+    assert [r.turn_number for r in sessions.turns(TENANT, session.session_id).items] == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("cursor", ["not-a-cursor", "eyJzayI6ICJTRVNTSU9OIn0="])  # the second names SESSION
+def test_a_cursor_the_api_did_not_return_is_invalid_input(sessions: DynamoSessionStore, cursor: str) -> None:
+    with pytest.raises(InvalidInput):
+        sessions.turns(TENANT, "ses_x", cursor=cursor)
+    with pytest.raises(InvalidInput):
+        sessions.turns(TENANT, "ses_x", limit=0)
+
+
+def test_messages_after_an_id_are_only_the_later_ones(sessions: DynamoSessionStore) -> None:
+    session = sessions.open(KEY, "itl_1", NOW)
+    sessions.commit(a_turn(session, expected=0, message_id="m1"))
+    sessions.commit(a_turn(session, expected=1, message_id="m2"))
+    ids = [m.message_id for m in sessions.messages(TENANT, session.session_id)]
+    assert ids == ["m1", "m1-reply", "m2", "m2-reply"]
+    assert [m.message_id for m in sessions.messages(TENANT, session.session_id, after="m1-reply")] == [
+        "m2", "m2-reply"]
+    assert sessions.messages(TENANT, session.session_id, after="m2-reply") == []
