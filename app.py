@@ -5,20 +5,22 @@ Every route is listed in chalicelib/api/openapi.py ROUTES (a test keeps the two 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
-from chalice.app import Chalice, Response
+from chalice.app import Chalice, Response, SQSEvent
 
 from chalicelib.api import admin, channels, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
-from chalicelib.api.errors import api_call, json_response
+from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import base_url_of, body_of, model_of, page_of, query_of, require_admin, tenant_of
 from chalicelib.api.openapi import document
 from chalicelib.api.pagination import paginate
-from chalicelib.runtime import agents, interlocutors, turns
+from chalicelib.runtime import agents, interlocutors, turns, worker
 from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
+app.register_middleware(envelope_chalice_errors, "http")
 AGENT = "/v1/agents/{agent_id}"
 
 
@@ -287,3 +289,10 @@ def session_messages(agent_id: str, session_id: str) -> Response:
     request = _request()
     after = query_of(request, "after")
     return json_response(sessions.messages(services(), tenant_of(request), agent_id, session_id, after))
+
+
+# --- the turn queue ---------------------------------------------------------------------------------
+@app.on_sqs_message(queue=os.environ.get("RUCHE_TURN_QUEUE_NAME", "ruche-dev-turns.fifo"), batch_size=10)
+def turn_worker(event: SQSEvent) -> dict[str, Any]:
+    """Turns from channel webhooks. Returns batchItemFailures (infra/ turns ReportBatchItemFailures on)."""
+    return worker.handle_batch(event.to_dict(), event.context)

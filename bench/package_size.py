@@ -10,6 +10,7 @@ must be reachable). Budget (DESIGN.md §7): ≤ 15 MB zipped, ≤ 25 MB when num
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,13 +32,23 @@ def uv_binary() -> str:
     return found
 
 
-def run(argv: list[str], cwd: Path) -> None:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
+def run(argv: list[str], cwd: Path) -> str:
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout + done.stderr
 
 
-def build(project: Path) -> Path:
+def not_vendored(chalice_output: str) -> list[str]:
+    """The requirements chalice could not find a Lambda-compatible wheel for (it packages without them)."""
+    if "Could not install dependencies:" not in chalice_output:
+        return []
+    listed = chalice_output.split("Could not install dependencies:", 1)[1].split("You will have to", 1)[0]
+    return [line.strip() for line in listed.splitlines() if line.strip()]
+
+
+def build(project: Path) -> tuple[Path, list[str]]:
     """Copy what chalice packages (app.py, chalicelib/, .chalice/config.json), then package it."""
     shutil.copy2(ROOT / "app.py", project / "app.py")
     shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
@@ -45,28 +56,33 @@ def build(project: Path) -> Path:
     shutil.copy2(ROOT / ".chalice" / "config.json", project / ".chalice" / "config.json")
     run([uv_binary(), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header",
          "--quiet", "--project", str(ROOT), "-o", str(project / "requirements.txt")], cwd=ROOT)
-    run([str(BIN / "chalice"), "package", "--stage", "prod", str(project / "dist")], cwd=project)
-    return project / "dist" / "deployment.zip"
+    output = run([str(BIN / "chalice"), "package", "--stage", "prod", str(project / "dist")], cwd=project)
+    return project / "dist" / "deployment.zip", not_vendored(output)
 
 
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ruche-package-") as tmp:
-        package = build(Path(tmp))
+        package, missing = build(Path(tmp))
         size_mb = package.stat().st_size / MB
         with zipfile.ZipFile(package) as archive:
             names = archive.namelist()
             unzipped_mb = sum(info.file_size for info in archive.infolist()) / MB
         requirements = (Path(tmp) / "requirements.txt").read_text().split()
     has_numpy = any(name.startswith("numpy/") for name in names)
-    leaked = sorted({name.split("/", 1)[0] for name in names if name.split("/", 1)[0] in {"boto3", "botocore"}})
+    top_level = {name.split("/", 1)[0] for name in names}
+    leaked = sorted(top_level & {"boto3", "botocore"})
+    has_numpy = has_numpy or any(item.startswith("numpy==") for item in missing)
     budget = BUDGET_WITH_NUMPY_MB if has_numpy else BUDGET_MB
     verdict = "within" if size_mb <= budget else "OVER"
+    if missing:
+        # chalice packages without them; the figure is then a lower bound and the package would not run.
+        verdict = f"INCOMPLETE: no Lambda-compatible wheel for {', '.join(missing)}"
     print(f"requirements.txt lines: {len([line for line in requirements if '==' in line])}")
     print(f"deployment package zipped: {size_mb:.1f} MB (budget: <= {budget} MB"
           f"{' with numpy' if has_numpy else ''}) {verdict}")
     print(f"deployment package unzipped: {unzipped_mb:.1f} MB (Lambda limit: <= 250 MB)")
     print(f"boto3/botocore in the package: {', '.join(leaked) or 'none'} (budget: none)")
-    return 0
+    return 1 if missing else 0
 
 
 if __name__ == "__main__":

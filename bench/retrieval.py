@@ -121,7 +121,7 @@ def synthetic_bundle(size: int, seed: int = 7) -> AgentBundle:
                 enabled=rng.random() > 0.05,
                 **scope,
             )
-        )  # type: ignore[arg-type]
+        )
     return AgentBundle(agent=AgentInfo(name=f"bench-{size}"), rules=rules, scenarios=scenarios)
 
 

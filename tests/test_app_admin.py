@@ -25,9 +25,13 @@ def test_creating_a_tenant_validates_the_body_and_writes_nothing_on_failure(api:
 
 
 def test_a_yaml_tenant_body_is_accepted_and_other_content_types_get_415(api: Api) -> None:
-    response = api.call("POST", "/v1/tenants", ADMIN_KEY, raw="name: yaml-co\n", content_type="application/yaml")
+    response = api.call(
+        "POST", "/v1/tenants", ADMIN_KEY, raw="name: yaml-co\n", content_type="application/yaml"
+    )
     assert response.status_code == 201
-    assert api.call("POST", "/v1/tenants", ADMIN_KEY, raw="name=x", content_type="text/plain").status_code == 415
+    assert (
+        api.call("POST", "/v1/tenants", ADMIN_KEY, raw="name=x", content_type="text/plain").status_code == 415
+    )
 
 
 def test_deleting_a_tenant_erases_its_data_and_its_keys_stop_working(api: Api) -> None:
@@ -42,14 +46,22 @@ def test_deleting_a_tenant_erases_its_data_and_its_keys_stop_working(api: Api) -
 
 def test_the_tenant_config_layer_round_trips(api: Api) -> None:
     _, key = api.new_tenant()
-    layer = {"llm": {"temperature": 0.2, "tasks": {"judge": {"model": "j"}}}, "enforcement": {"llm_judge": False}}
+    layer = {
+        "llm": {"temperature": 0.2, "tasks": {"judge": {"model": "j"}}},
+        "enforcement": {"llm_judge": False},
+    }
     assert api.call("PUT", "/v1/config", key, layer).json_body == layer
     assert api.call("GET", "/v1/config", key).json_body == layer
 
 
-def test_unknown_restricted_and_mistyped_config_keys_are_422_with_paths_and_nothing_is_stored(api: Api) -> None:
+def test_unknown_restricted_and_mistyped_config_keys_are_422_with_paths_and_nothing_is_stored(
+    api: Api,
+) -> None:
     tenant_id, key = api.new_tenant()
-    bad = {"llm": {"api_key_env": "AWS_SECRET_ACCESS_KEY", "colour": "red"}, "network": {"allow_private": True}}
+    bad = {
+        "llm": {"api_key_env": "AWS_SECRET_ACCESS_KEY", "colour": "red"},
+        "network": {"allow_private": True},
+    }
     response = api.call("PUT", "/v1/config", key, bad)
     assert response.status_code == 422
     assert sorted(paths_of(response)) == ["llm.api_key_env", "llm.colour", "network.allow_private"]

@@ -84,6 +84,32 @@ def api_call(view: Callable[P, Response]) -> Callable[P, Response]:
     return wrapper
 
 
+# Chalice's own error bodies ({"Code", "Message"}: wrong method, unsupported media type, ...) -> our codes.
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "BadRequest": "bad_request",
+    "BadRequestError": "bad_request",
+    "NotFoundError": "not_found",
+}
+
+
+def envelope_chalice_errors(request: Any, get_response: Callable[[Any], Response]) -> Response:
+    """HTTP middleware: re-shape the errors Chalice answers itself (405, 415, ...) into the envelope.
+
+    An unknown path never reaches the function (API Gateway answers it), so it cannot be re-shaped here.
+    """
+    response = get_response(request)
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or set(body) != {"Code", "Message"}:
+        return response
+    code = _CHALICE_CODES.get(str(body["Code"]), "internal_error")
+    message = str(body["Message"]) if code != "internal_error" else "an internal error occurred"
+    envelope = {"error": {"code": code, "message": message, "details": {}}}
+    headers = {**response.headers, "Content-Type": "application/json"}
+    return Response(body=json.dumps(envelope), status_code=response.status_code, headers=headers)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response; status 204 sends no body."""
     all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {})}

@@ -98,7 +98,10 @@ def _literal_regex(literal: str) -> str:
     escaped = re.escape(literal)
     if len(literal) < _SHORT:
         return rf"(?<!\w){escaped}(?!\w)"
-    return escaped
+    # A number is not found inside a longer number (12345 is not in 123456).
+    before = r"(?<!\d)" if literal[0].isdigit() else ""
+    after = r"(?!\d)" if literal[-1].isdigit() else ""
+    return before + escaped + after
 
 
 def _phone_regex(value: str) -> str | None:

@@ -22,6 +22,9 @@ from chalicelib.focal.types import Retrieved, TurnContext, Understanding
 from chalicelib.focal.understand_offline import heuristic_understanding, values_known
 from chalicelib.providers.llm import LlmMessage, LlmProvider, LlmRequest, ProviderError, Role
 
+__all__ = ["Answer", "Offer", "answer_schema", "build_request", "heuristic_understanding", "make_offer",
+           "parse_answer", "understand"]
+
 logger = Logger(child=True)
 
 INSTRUCTIONS = """You read the latest message of a user talking to a customer-service agent.
@@ -76,7 +79,7 @@ def understand(ctx: TurnContext, retrieved: Retrieved, llm: LlmProvider) -> Unde
     llm_calls is 1 whenever the call was attempted; tokens are those the provider reported.
     """
     offer = make_offer(ctx, retrieved)
-    heuristic = heuristic_understanding(ctx, retrieved)
+    heuristic = heuristic_understanding(ctx, retrieved, rule_conditions=offer.rules)
     request = build_request(ctx, offer, offline_answer=json.dumps(_as_json(heuristic)))
     ids = {"tenant_id": ctx.tenant_id, "agent_id": ctx.agent_id, "session_id": ctx.session.session_id}
     try:
@@ -93,8 +96,8 @@ def understand(ctx: TurnContext, retrieved: Retrieved, llm: LlmProvider) -> Unde
 
 def make_offer(ctx: TurnContext, retrieved: Retrieved) -> Offer:
     bundle = ctx.published.bundle
-    rules = {item.item_id: rule.condition for item in retrieved.rules
-             if (rule := bundle.rule(item.item_id)) is not None}
+    conditions = {rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() scans: O(n) per id
+    rules = {item.item_id: conditions[item.item_id] for item in retrieved.rules if item.item_id in conditions}
     state = ctx.session.scenario
     scenarios: dict[str, str] = {}
     transitions: dict[str, str] = {}
@@ -124,7 +127,7 @@ def build_request(ctx: TurnContext, offer: Offer, *, offline_answer: str | None 
         "awaiting_confirmation": ({"tool": offer.awaiting_confirmation}
                                   if offer.awaiting_confirmation else None),
     }
-    messages = [LlmMessage("system", INSTRUCTIONS + json.dumps(context, ensure_ascii=False, indent=1))]
+    messages = [LlmMessage("system", INSTRUCTIONS + json.dumps(context, ensure_ascii=False))]
     messages += [LlmMessage(_role(role), text) for role, text in ctx.history if text]
     messages.append(LlmMessage("user", ctx.turn.message))
     llm = ctx.config.llm

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 from chalicelib.domain.interlocutor import FieldDefinition, FieldType
@@ -31,17 +32,23 @@ _WORDISH = re.compile(r"[^\s,;:!?()\[\]\"']+")
 Span = tuple[int, int]
 
 
-def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved) -> Understanding:
-    """What the message says, judged without a model (DESIGN.md §5: the offline provider)."""
+def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
+                            rule_conditions: Mapping[str, str] | None = None) -> Understanding:
+    """What the message says, judged without a model (DESIGN.md §5: the offline provider).
+
+    `rule_conditions` (id -> condition of the retrieved rules) saves a pass over the bundle.
+    """
     message = ctx.turn.message
     bundle = ctx.published.bundle
     words = set(tokens(message))
     saying_yes = bool(_YES.search(message)) and not _NO.search(message)
     saying_no = bool(_NO.search(message)) and not _YES.search(message)
 
+    conditions_of = rule_conditions if rule_conditions is not None else {
+        rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() would scan the rules per id
     applicable = tuple(
         item.item_id for item in retrieved.rules
-        if item.score >= RULE_CONFIRM_SCORE or _shares_word(words, _condition_of_rule(ctx, item.item_id)))
+        if item.score >= RULE_CONFIRM_SCORE or _shares_word(words, conditions_of.get(item.item_id, "")))
 
     state = ctx.session.scenario
     signal: Literal["none", "start", "continue", "exit"] = "none"
@@ -156,7 +163,7 @@ def _unanchored(pattern: str) -> str:
 
 
 def _holds(condition: str, words: set[str], saying_yes: bool, saying_no: bool) -> bool:
-    condition_words = set(tokens(condition))
+    condition_words = _words_of(condition)
     if condition_words & _AGREEING:  # "the user confirms": a yes, not a shared word, makes it hold
         return saying_yes
     if condition_words & _DECLINING:
@@ -165,12 +172,13 @@ def _holds(condition: str, words: set[str], saying_yes: bool, saying_no: bool) -
 
 
 def _shares_word(words: set[str], text: str) -> bool:
-    return any(len(word) >= 3 for word in words & set(tokens(text)))
+    return any(len(word) >= 3 for word in words & _words_of(text))
 
 
-def _condition_of_rule(ctx: TurnContext, rule_id: str) -> str:
-    rule = ctx.published.bundle.rule(rule_id)
-    return rule.condition if rule is not None else ""
+@lru_cache(maxsize=4096)
+def _words_of(condition: str) -> frozenset[str]:
+    """Conditions repeat turn after turn on a warm container: tokenise each once."""
+    return frozenset(tokens(condition))
 
 
 def values_known(ctx: TurnContext) -> Mapping[str, Any]:

@@ -42,7 +42,7 @@ def bedrock_client(region: str | None, timeout_s: float) -> BedrockRuntimeClient
     from botocore.config import Config  # noqa: PLC0415
 
     config = Config(read_timeout=timeout_s, connect_timeout=min(timeout_s, 5.0),
-                    retries={"max_attempts": 1, "mode": "standard"})
+                    retries={"total_max_attempts": 1, "mode": "standard"})
     return boto3.client("bedrock-runtime", region_name=region, config=config)
 
 

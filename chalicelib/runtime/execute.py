@@ -7,6 +7,7 @@ lock; the commit's version check is the last line of defence if it was lost.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chalicelib.domain.config import Config
@@ -25,7 +26,6 @@ from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import PublishedBundle, TranscriptMessage, TurnCommit
-
 
 # Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
 TOOL_BUDGET_S = 15.0
@@ -53,9 +53,16 @@ class _UnavailableLlm:
         raise ProviderError(self._reason)
 
 
+# Asked at the commit point with the turn's result; False drops the turn (it was superseded).
+CommitGate = Callable[[FocalResult], bool]
+
+
 def execute_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *,
-                 channel: str) -> TurnDone:
-    """Run and commit one turn. Raises StaleSession if the session moved on meanwhile."""
+                 channel: str, may_commit: CommitGate | None = None) -> TurnDone | None:
+    """Run and commit one turn; None when `may_commit` dropped it.
+
+    Raises StaleSession if the session moved on meanwhile.
+    """
     tenant_id, now_s = published.tenant_id, time.time()
     turn_id, turn_number = new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
@@ -85,6 +92,9 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
             resolve_config=resolve_for,
         )
         result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
+        if may_commit is not None and not may_commit(result):
+            logger.info("turn superseded by a newer message: reply dropped")
+            return None
         return _commit(svc, published, session, result, message=message, turn_id=turn_id,
                        turn_number=turn_number, channel=channel, now_s=now_s)
 

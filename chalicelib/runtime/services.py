@@ -37,6 +37,7 @@ from chalicelib.stores.dynamo_dedupe import DynamoDedupeStore
 from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
+from chalicelib.stores.inbox import SessionInbox
 from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
 from chalicelib.stores.locks import DynamoSessionLock, FallbackSessionLock, RedisSessionLock
 from chalicelib.stores.ports import (
@@ -160,6 +161,11 @@ class Services:
     @functools.cached_property
     def sessions(self) -> SessionStore:
         return DynamoSessionStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def inbox(self) -> SessionInbox:
+        """Inbound messages waiting for a turn: Redis, DynamoDB when Redis is down or absent."""
+        return SessionInbox(self.redis, self.dynamodb, self.settings.table)
 
     @functools.cached_property
     def dedupe(self) -> DedupeStore:

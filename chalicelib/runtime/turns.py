@@ -53,6 +53,8 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
     with hold_session(svc.session_lock, session.key):
         current = svc.sessions.get(tenant_id, session.session_id) or session  # fresh, under the lock
         done = execute_turn(svc, published, current, request.message, channel=request.channel.value)
+    if done is None:  # only a commit gate drops a turn, and a sync turn has none: never superseded
+        raise Conflict("the turn was not committed")
     return TurnReply(turn_id=done.turn_id, session_id=current.session_id, interlocutor_id=current.interlocutor_id,
                      reply=done.reply, outcome=done.outcome)
 

@@ -1,16 +1,13 @@
-"""Interlocutors in DynamoDB: channel identities, versioned field values, and erasure.
+"""Interlocutors in DynamoDB: channel identities, live field values, history, and erasure.
 
-A field is a head item `F#<field>#HEAD` (the current version number) plus one item per version
-`F#<field>#V#<version:06d>`. Writing a value moves the head with a condition on the version read,
-puts the new version and marks the previous one SUPERSEDED, in one transaction; concurrent writers
-of a field therefore leave exactly one ACTIVE version and an intact history. The status lives in
-its own attribute (`status`) so superseding never has to read or rewrite the JSON `doc`.
+Field values are versioned by chalicelib/stores/field_versions.py (one implementation of supersede,
+shared with the session commit).
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +16,15 @@ from chalicelib.domain.errors import Conflict, NotFound, Unavailable
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.interlocutor import ChannelIdentity, FieldValue, InterlocutorData, ValueStatus
 from chalicelib.stores import items as it
+from chalicelib.stores.field_versions import (
+    MAX_WRITE_ATTEMPTS,
+    cancellation_codes,
+    field_change_items,
+    is_cancelled,
+    iso,
+    read_field_heads,
+    stored_values,
+)
 from chalicelib.stores.ports import FieldChange
 
 if TYPE_CHECKING:
@@ -29,17 +35,6 @@ logger = Logger(child=True)
 
 PROFILE_SK = "PROFILE"
 IDENTITY_SK = "IDENTITY"
-STATUS_ATTRIBUTE = "status"
-MAX_WRITE_ATTEMPTS = 10  # each round lets at least one concurrent writer through
-_SECONDS_PER_DAY = 86_400.0
-
-
-def head_sk(name: str) -> str:
-    return f"F#{name}#HEAD"
-
-
-def value_sk(name: str, version: int) -> str:
-    return f"F#{name}#V#{version:06d}"
 
 
 def identity_listing_sk(channel: str, user_id: str) -> str:
@@ -48,123 +43,6 @@ def identity_listing_sk(channel: str, user_id: str) -> str:
 
 def session_listing_sk(session_id: str) -> str:
     return f"SESSION#{session_id}"
-
-
-def iso(now_s: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now_s))
-
-
-def cancellation_codes(exc: ClientError) -> list[str]:
-    """The per-item reason codes of a TransactionCanceledException ('None' where an item was fine)."""
-    reasons: list[Any] = exc.response.get("CancellationReasons") or (  # type: ignore[assignment]
-        exc.response.get("Error", {}).get("CancellationReasons") or []
-    )
-    return [str(reason.get("Code", "None")) for reason in reasons]
-
-
-def is_cancelled(exc: BaseException) -> bool:
-    return it.error_code(exc) == "TransactionCanceledException"
-
-
-def read_field_heads(
-    client: DynamoDBClient, table: str, tenant_id: str, interlocutor_id: str, names: list[str]
-) -> dict[str, int]:
-    """The current version number of each named field (0 for a field never written). One read."""
-    pk = it.interlocutor_pk(tenant_id, interlocutor_id)
-    unique = sorted(set(names))
-    heads = dict.fromkeys(unique, 0)
-    for start in range(0, len(unique), 100):  # BatchGetItem takes at most 100 keys
-        pending: Any = {
-            table: {
-                "Keys": [it.key(pk, head_sk(name)) for name in unique[start : start + 100]],
-                "ConsistentRead": True,
-            }
-        }
-        while pending:
-            response = client.batch_get_item(RequestItems=pending)
-            for item in response.get("Responses", {}).get(table, []):
-                heads[it.text(item, "field")] = it.number(item, "version")
-            pending = response.get("UnprocessedKeys") or None
-    return heads
-
-
-def field_change_items(
-    table: str,
-    tenant_id: str,
-    interlocutor_id: str,
-    changes: list[FieldChange],
-    *,
-    heads: dict[str, int],
-    now_s: float,
-) -> list[TransactWriteItemTypeDef]:
-    """The transaction items that write `changes` on top of `heads` (see read_field_heads).
-
-    The one implementation of supersede, used by write() and by the session commit. Per field: the
-    head moves from the version read (condition), the new version is put, the previous one is
-    marked SUPERSEDED. Two changes of one field in a list: the last one wins (a transaction may
-    touch an item once).
-    """
-    pk = it.interlocutor_pk(tenant_id, interlocutor_id)
-    latest = {change.name: change for change in changes}
-    result: list[TransactWriteItemTypeDef] = []
-    for name, change in latest.items():
-        current = heads.get(name, 0)
-        version = current + 1
-        expires_at = now_s + change.ttl_days * _SECONDS_PER_DAY if change.ttl_days is not None else None
-        value = FieldValue(
-            name=name,
-            value=change.value,
-            version=version,
-            source=change.source,
-            confidence=change.confidence,
-            updated_at=iso(now_s),
-            expires_at=expires_at,
-        )
-        extra = {STATUS_ATTRIBUTE: it.s(ValueStatus.ACTIVE.value)}
-        if expires_at is not None:
-            extra[it.TTL_ATTRIBUTE] = it.n(int(expires_at) + 1)  # TTL only ever deletes expired values
-        result.append(_head_update(table, pk, name, current))
-        result.append(
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": it.doc_item(pk, value_sk(name, version), value, **extra),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            }
-        )
-        if current:
-            # No condition: the head condition already serialises writers; an item TTL removed is
-            # recreated as a doc-less stub, which readers skip.
-            result.append(
-                {
-                    "Update": {
-                        "TableName": table,
-                        "Key": it.key(pk, value_sk(name, current)),
-                        "UpdateExpression": "SET #st = :superseded",
-                        "ExpressionAttributeNames": {"#st": STATUS_ATTRIBUTE},
-                        "ExpressionAttributeValues": {":superseded": it.s(ValueStatus.SUPERSEDED.value)},
-                    }
-                }
-            )
-    return result
-
-
-def _head_update(table: str, pk: str, name: str, current: int) -> TransactWriteItemTypeDef:
-    condition = "attribute_not_exists(pk)" if current == 0 else "version = :current"
-    values = {":next": it.n(current + 1), ":field": it.s(name)}
-    if current:
-        values[":current"] = it.n(current)
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": it.key(pk, head_sk(name)),
-            "UpdateExpression": "SET version = :next, #f = :field",
-            "ExpressionAttributeNames": {"#f": "field"},
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-        }
-    }
 
 
 def session_listing_item(
@@ -241,6 +119,8 @@ class DynamoInterlocutorStore:
         ]
         try:
             self._client.transact_write_items(TransactItems=transaction)
+        except BotoCoreError as exc:
+            raise Unavailable("could not link the identity") from exc
         except ClientError as exc:
             codes = cancellation_codes(exc) if is_cancelled(exc) else []
             if codes and codes[0] == "ConditionalCheckFailed":
@@ -257,7 +137,7 @@ class DynamoInterlocutorStore:
         if not any(it.text(row, "sk") == PROFILE_SK for row in rows):
             return None
         fields: dict[str, FieldValue] = {}
-        for value, status in _values(rows):
+        for value, status in stored_values(rows):
             if status == ValueStatus.ACTIVE.value and value.is_live(now_s):
                 kept = fields.get(value.name)
                 if kept is None or kept.version < value.version:
@@ -273,7 +153,7 @@ class DynamoInterlocutorStore:
         """Every stored version, by field then version, with status ACTIVE, SUPERSEDED or EXPIRED."""
         at = time.time() if now_s is None else now_s
         result = []
-        for stored, status in _values(self._partition(tenant_id, interlocutor_id)):
+        for stored, status in stored_values(self._partition(tenant_id, interlocutor_id)):
             if status == ValueStatus.SUPERSEDED.value:
                 stored = stored.model_copy(update={"status": ValueStatus.SUPERSEDED})  # noqa: PLW2901
             elif not stored.is_live(at):
@@ -408,12 +288,3 @@ class DynamoInterlocutorStore:
             return read_field_heads(self._client, self._table, tenant_id, interlocutor_id, names)
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("could not read interlocutor data") from exc
-
-
-def _values(rows: list[it.Item]) -> list[tuple[FieldValue, str]]:
-    """(value, stored status) of every version item; doc-less stubs are skipped."""
-    return [
-        (it.read_doc(row, FieldValue), it.text(row, STATUS_ATTRIBUTE))
-        for row in rows
-        if "#V#" in it.text(row, "sk") and it.DOC_ATTRIBUTE in row
-    ]

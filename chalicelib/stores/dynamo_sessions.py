@@ -20,14 +20,14 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.session import Session, SessionKey, SessionStatus
 from chalicelib.domain.turn import TurnRecord
 from chalicelib.stores import items as it
-from chalicelib.stores.dynamo_interlocutors import (
+from chalicelib.stores.dynamo_interlocutors import session_listing_item
+from chalicelib.stores.field_versions import (
     MAX_WRITE_ATTEMPTS,
     cancellation_codes,
     field_change_items,
     is_cancelled,
     iso,
     read_field_heads,
-    session_listing_item,
 )
 from chalicelib.stores.ports import Page, TranscriptMessage, TurnCommit
 

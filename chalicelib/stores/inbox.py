@@ -51,7 +51,7 @@ class SessionInbox:
 
     def __init__(
         self,
-        redis_client: redis.Redis,
+        redis_client: redis.Redis | None,
         dynamo_client: DynamoDBClient,
         table: str,
         *,
@@ -68,9 +68,9 @@ class SessionInbox:
     def append(self, key: SessionKey, message_id: str, text: str, received_at: float) -> None:
         """Add a message; Redis first, a DynamoDB item when Redis is unreachable."""
         entry = json.dumps({"id": message_id, "text": text, "at": received_at})
-        if self._redis_usable():
+        if (client := self._usable_redis()) is not None:
             try:
-                with self._redis.pipeline(transaction=True) as pipe:
+                with client.pipeline(transaction=True) as pipe:
                     pipe.rpush(self._list(key), entry)
                     pipe.expire(self._list(key), self._ttl_s)
                     pipe.execute()
@@ -93,9 +93,9 @@ class SessionInbox:
     def pending(self, key: SessionKey) -> list[InboxMessage]:
         """The waiting messages, oldest first, without taking them."""
         from_redis: list[bytes] = []
-        if self._redis_usable():
+        if (client := self._usable_redis()) is not None:
             try:
-                from_redis = self._redis.lrange(self._list(key), 0, -1)  # type: ignore[assignment]
+                from_redis = client.lrange(self._list(key), 0, -1)  # type: ignore[assignment]
             except _REDIS_DOWN:
                 self._mark_redis_down("pending")
         return _merge(from_redis, [_from_item(row) for row in self._dynamo_rows(key)])
@@ -103,9 +103,9 @@ class SessionInbox:
     def take_all(self, key: SessionKey) -> list[InboxMessage]:
         """Take every waiting message, oldest first. Two concurrent takers never get the same one."""
         from_redis: list[bytes] = []
-        if self._redis_usable():
+        if (client := self._usable_redis()) is not None:
             try:
-                with self._redis.pipeline(transaction=True) as pipe:  # MULTI: read and clear as one
+                with client.pipeline(transaction=True) as pipe:  # MULTI: read and clear as one
                     pipe.lrange(self._list(key), 0, -1)
                     pipe.delete(self._list(key))
                     from_redis = pipe.execute()[0]
@@ -143,8 +143,11 @@ class SessionInbox:
         except _DYNAMO_FAILED as exc:
             raise Unavailable("could not read the inbox") from exc
 
-    def _redis_usable(self) -> bool:
-        return self._clock() >= self._redis_down_until
+    def _usable_redis(self) -> redis.Redis | None:
+        """The Redis client while it is thought up; None without one (no REDIS_URL: DynamoDB alone)."""
+        if self._redis is None or self._clock() < self._redis_down_until:
+            return None
+        return self._redis
 
     def _mark_redis_down(self, operation: str) -> None:
         self._redis_down_until = self._clock() + self._retry_after_s

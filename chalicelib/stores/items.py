@@ -7,6 +7,7 @@ next to `pk`/`sk`: no Decimal conversion, one parse on read. The table layout is
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -151,10 +152,15 @@ def put_items(client: DynamoDBClient, table: str, items: list[Item]) -> None:
 
 
 def write_batch(client: DynamoDBClient, table: str, requests: list[Any]) -> None:
+    """One BatchWriteItem of at most 25 requests, retried with backoff while items come back unprocessed."""
     pending: dict[str, Any] = {table: requests}
-    while pending:
+    for attempt in range(8):
         response = client.batch_write_item(RequestItems=pending)
         pending = dict(response.get("UnprocessedItems") or {})
+        if not pending:
+            return
+        time.sleep(min(0.02 * 2**attempt, 0.5))  # throttled: DynamoDB asks for exponential backoff
+    raise Unavailable("storage kept throttling a batch write", table=table)
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -26,9 +26,16 @@ class Api:
     client: Client
     services: Services
 
-    def call(self, method: str, path: str, key: str | None = None, body: Any = None,
-             headers: dict[str, str] | None = None, raw: bytes | str | None = None,
-             content_type: str = "application/json") -> Any:
+    def call(
+        self,
+        method: str,
+        path: str,
+        key: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        raw: bytes | str | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         all_headers = {"Content-Type": content_type, **(headers or {})}
         if key is not None:
             all_headers["Authorization"] = f"Bearer {key}"
@@ -74,21 +81,43 @@ def a_bundle(**overrides: Any) -> dict[str, Any]:
     """A small valid bundle: a field, a tool, two templates, a rule, a scenario with two steps."""
     bundle: dict[str, Any] = {
         "agent": {"name": "Support", "config": {"response": {"max_length": 500}}},
-        "fields": [{"name": "email", "type": "email", "pii": True},
-                   {"name": "order_id", "type": "string"},
-                   {"name": "mood", "type": "string", "scope": "session"},
-                   {"name": "tier", "type": "enum", "values": ["gold", "silver"], "sources": ["tool"]}],
+        "fields": [
+            {"name": "email", "type": "email", "pii": True},
+            {"name": "order_id", "type": "string"},
+            {"name": "mood", "type": "string", "scope": "session"},
+            {"name": "tier", "type": "enum", "values": ["gold", "silver"], "sources": ["tool"]},
+        ],
         "tools": [{"id": "lookup", "url": "https://example.com/lookup", "inputs": ["order_id"]}],
-        "templates": [{"id": "greet", "mode": "suggest", "text": "Hello!"},
-                      {"id": "sorry", "mode": "fallback", "text": "Sorry, let me get a human."}],
-        "rules": [{"id": "refunds", "condition": "the user asks for a refund", "action": "explain the policy",
-                   "templates": ["greet"], "tools": ["lookup"]}],
-        "scenarios": [{"id": "returns", "condition": "the user wants to return an item", "entry_step": "ask",
-                       "config": {"llm": {"temperature": 0.1}},
-                       "steps": [{"id": "ask", "required_fields": ["order_id"],
-                                  "config": {"enforcement": {"max_regeneration_attempts": 1}},
-                                  "transitions": [{"to": "done", "condition": "the order id is known"}]},
-                                 {"id": "done", "terminal": True}]}],
+        "templates": [
+            {"id": "greet", "mode": "suggest", "text": "Hello!"},
+            {"id": "sorry", "mode": "fallback", "text": "Sorry, let me get a human."},
+        ],
+        "rules": [
+            {
+                "id": "refunds",
+                "condition": "the user asks for a refund",
+                "action": "explain the policy",
+                "templates": ["greet"],
+                "tools": ["lookup"],
+            }
+        ],
+        "scenarios": [
+            {
+                "id": "returns",
+                "condition": "the user wants to return an item",
+                "entry_step": "ask",
+                "config": {"llm": {"temperature": 0.1}},
+                "steps": [
+                    {
+                        "id": "ask",
+                        "required_fields": ["order_id"],
+                        "config": {"enforcement": {"max_regeneration_attempts": 1}},
+                        "transitions": [{"to": "done", "condition": "the order id is known"}],
+                    },
+                    {"id": "done", "terminal": True},
+                ],
+            }
+        ],
         "channels": {"webchat": {"config": {"response": {"format": "plain"}}}},
     }
     bundle.update(overrides)

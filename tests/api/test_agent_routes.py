@@ -1,4 +1,4 @@
-"""Agent routes: publish (JSON and YAML), read, versions, rollback, delete, list, item CRUD, resolved config."""
+"""Agent routes: publish (JSON, YAML), read, versions, rollback, delete, list, items, resolved config."""
 
 from __future__ import annotations
 
@@ -22,14 +22,16 @@ def test_a_published_bundle_reads_back_with_its_version(api: Api) -> None:
 
 def test_a_yaml_bundle_is_accepted(api: Api) -> None:
     _, key = api.new_tenant()
-    response = api.call("PUT", "/v1/agents/support", key, raw=yaml.safe_dump(a_bundle()),
-                        content_type="application/yaml")
+    response = api.call(
+        "PUT", "/v1/agents/support", key, raw=yaml.safe_dump(a_bundle()), content_type="application/yaml"
+    )
     assert response.status_code == 200
     assert api.call("GET", "/v1/agents/support", key).json_body["tools"][0]["id"] == "lookup"
 
 
-@pytest.mark.parametrize(("raw", "content_type"), [('{"agent": ', "application/json"),
-                                                   ("agent: [1, 2", "application/yaml")])
+@pytest.mark.parametrize(
+    ("raw", "content_type"), [('{"agent": ', "application/json"), ("agent: [1, 2", "application/yaml")]
+)
 def test_malformed_json_or_yaml_is_400_and_writes_nothing(api: Api, raw: str, content_type: str) -> None:
     tenant_id, key = api.new_tenant()
     response = api.call("PUT", "/v1/agents/support", key, raw=raw, content_type=content_type)
@@ -39,8 +41,10 @@ def test_malformed_json_or_yaml_is_400_and_writes_nothing(api: Api, raw: str, co
 
 def test_wrong_types_are_422_with_every_path(api: Api) -> None:
     tenant_id, key = api.new_tenant()
-    bundle = a_bundle(rules=[{"id": "r", "condition": "c", "action": "a", "priority": "high"}],
-                      tools=[{"id": "t", "url": "https://example.com", "timeout_s": "slow"}])
+    bundle = a_bundle(
+        rules=[{"id": "r", "condition": "c", "action": "a", "priority": "high"}],
+        tools=[{"id": "t", "url": "https://example.com", "timeout_s": "slow"}],
+    )
     response = api.call("PUT", "/v1/agents/support", key, bundle)
     assert response.status_code == 422
     assert {"rules[0].priority", "tools[0].timeout_s"} <= set(paths_of(response))
@@ -105,9 +109,14 @@ def test_another_tenants_agent_answers_404_everywhere(api: Api) -> None:
     _, key = api.new_tenant("a")
     _, other = api.new_tenant("b")
     api.call("PUT", "/v1/agents/support", key, a_bundle())
-    for method, path in [("GET", "/v1/agents/support"), ("GET", "/v1/agents/support/versions"),
-                         ("DELETE", "/v1/agents/support"), ("GET", "/v1/agents/support/rules/refunds"),
-                         ("GET", "/v1/agents/support/config/resolved"), ("GET", "/v1/agents/support/channels")]:
+    for method, path in [
+        ("GET", "/v1/agents/support"),
+        ("GET", "/v1/agents/support/versions"),
+        ("DELETE", "/v1/agents/support"),
+        ("GET", "/v1/agents/support/rules/refunds"),
+        ("GET", "/v1/agents/support/config/resolved"),
+        ("GET", "/v1/agents/support/channels"),
+    ]:
         response = api.call(method, path, other)
         assert (response.status_code, error_of(response)["code"]) == (404, "not_found"), path
     assert api.call("GET", "/v1/agents", other).json_body == {"agents": [], "next_cursor": None}
@@ -156,23 +165,33 @@ def test_item_put_creates_then_replaces_and_publishes_each_time(api: Api) -> Non
     assert api.call("GET", "/v1/agents/support/rules/angry", key).json_body["action"] == "calm them"
     rules = api.call("GET", "/v1/agents/support", key).json_body["rules"]
     assert [item["id"] for item in rules] == ["refunds", "angry"]
-    field = api.call("PUT", "/v1/agents/support/fields/phone", key, raw="type: phone\n",
-                     content_type="application/yaml")
+    field = api.call(
+        "PUT", "/v1/agents/support/fields/phone", key, raw="type: phone\n", content_type="application/yaml"
+    )
     assert field.json_body["version"] == 4
-    assert api.call("GET", "/v1/agents/support/fields/phone", key).json_body == {"name": "phone", "type": "phone"}
+    assert api.call("GET", "/v1/agents/support/fields/phone", key).json_body == {
+        "name": "phone",
+        "type": "phone",
+    }
 
 
 def test_item_errors_carry_whole_bundle_paths_and_write_nothing(api: Api) -> None:
     tenant_id, key = api.new_tenant()
     api.call("PUT", "/v1/agents/support", key, a_bundle())
-    broken = api.call("PUT", "/v1/agents/support/rules/x", key, {"condition": "c", "action": "a",
-                                                                 "tools": ["nope"]})
+    broken = api.call(
+        "PUT", "/v1/agents/support/rules/x", key, {"condition": "c", "action": "a", "tools": ["nope"]}
+    )
     assert (broken.status_code, paths_of(broken)) == (422, ["rules[1].tools[0]"])
-    mismatch = api.call("PUT", "/v1/agents/support/rules/x", key, {"id": "y", "condition": "c", "action": "a"})
+    mismatch = api.call(
+        "PUT", "/v1/agents/support/rules/x", key, {"id": "y", "condition": "c", "action": "a"}
+    )
     assert paths_of(mismatch) == ["id"]
     assert api.call("PUT", "/v1/agents/support/rules/x", key, [1]).status_code == 422
     assert api.call("PUT", "/v1/agents/support/widgets/x", key, {"a": 1}).status_code == 404
-    assert api.call("PUT", "/v1/agents/nobody/rules/x", key, {"condition": "c", "action": "a"}).status_code == 404
+    assert (
+        api.call("PUT", "/v1/agents/nobody/rules/x", key, {"condition": "c", "action": "a"}).status_code
+        == 404
+    )
     assert api.services.bundles.latest_version(tenant_id, "support") == 1
 
 
@@ -200,7 +219,9 @@ def test_the_resolved_config_reports_each_keys_layer(api: Api) -> None:
     _, key = api.new_tenant()
     api.call("PUT", "/v1/config", key, {"llm": {"max_tokens": 321}})
     api.call("PUT", "/v1/agents/support", key, a_bundle())
-    response = api.call("GET", "/v1/agents/support/config/resolved?channel=webchat&scenario=returns&step=ask", key)
+    response = api.call(
+        "GET", "/v1/agents/support/config/resolved?channel=webchat&scenario=returns&step=ask", key
+    )
     body = response.json_body
     assert body["config"]["llm"]["max_tokens"] == 321
     assert body["provenance"]["llm.max_tokens"] == "tenant"
@@ -216,8 +237,10 @@ def test_the_resolved_config_reports_each_keys_layer(api: Api) -> None:
     assert again["config"]["llm"]["max_tokens"] == 123  # a config change shows at once
 
 
-@pytest.mark.parametrize(("query", "status"), [("channel=fax", 422), ("scenario=nope", 404),
-                                               ("scenario=returns&step=nope", 404), ("step=ask", 422)])
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [("channel=fax", 422), ("scenario=nope", 404), ("scenario=returns&step=nope", 404), ("step=ask", 422)],
+)
 def test_the_resolved_config_of_an_unknown_position_is_refused(api: Api, query: str, status: int) -> None:
     _, key = api.new_tenant()
     api.call("PUT", "/v1/agents/support", key, a_bundle())

@@ -18,8 +18,9 @@ class FakeClock:
         return self.now
 
 
-@pytest.mark.parametrize("header", [{}, {"Authorization": ""}, {"Authorization": "Basic abc"},
-                                    {"Authorization": "Bearer "}])
+@pytest.mark.parametrize(
+    "header", [{}, {"Authorization": ""}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer "}]
+)
 def test_a_missing_or_malformed_authorization_header_is_unauthorized(header: dict[str, str]) -> None:
     with pytest.raises(Unauthorized):
         bearer_token(header)

@@ -19,7 +19,9 @@ class Order(BaseModel):
     items: list[int] = Field(default_factory=list)
 
 
-@pytest.mark.parametrize("content_type", ["application/yaml", "application/x-yaml", "application/yaml; charset=utf-8"])
+@pytest.mark.parametrize(
+    "content_type", ["application/yaml", "application/x-yaml", "application/yaml; charset=utf-8"]
+)
 def test_yaml_bodies_are_read_as_yaml(content_type: str) -> None:
     assert read_document(b"agent:\n  name: a\n", content_type, LIMIT) == {"agent": {"name": "a"}}
 
@@ -28,15 +30,18 @@ def test_json_is_the_default() -> None:
     assert read_document('{"a": [1, 2]}', None, LIMIT) == {"a": [1, 2]}
 
 
-@pytest.mark.parametrize(("raw", "content_type"), [
-    (b'{"a": ', "application/json"),
-    (b"\xff\xfe", "application/json"),
-    (b'{"a": NaN}', "application/json"),
-    (b"agent: [unclosed", "application/yaml"),
-    (b"a: &x [1]\nb: *x\n", "application/yaml"),
-    (b"   ", "application/json"),
-    (None, "application/json"),
-])
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'{"a": ', "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b'{"a": NaN}', "application/json"),
+        (b"agent: [unclosed", "application/yaml"),
+        (b"a: &x [1]\nb: *x\n", "application/yaml"),
+        (b"   ", "application/json"),
+        (None, "application/json"),
+    ],
+)
 def test_malformed_or_empty_bodies_are_invalid_json(raw: bytes | None, content_type: str) -> None:
     with pytest.raises(InvalidJson):
         read_document(raw, content_type, LIMIT)

@@ -5,8 +5,11 @@ from __future__ import annotations
 from chalicelib.api.channels import base_url
 from tests.api.harness import Api, a_bundle, error_of, paths_of
 
-TWILIO = {"channel": "twilio", "secrets": {"account_sid": "AC123", "auth_token": "tok-secret"},
-          "config": {"from": "+15550001"}}
+TWILIO = {
+    "channel": "twilio",
+    "secrets": {"account_sid": "AC123", "auth_token": "tok-secret"},
+    "config": {"from": "+15550001"},
+}
 
 
 def agent_with_key(api: Api) -> tuple[str, str]:
@@ -17,7 +20,9 @@ def agent_with_key(api: Api) -> tuple[str, str]:
 
 def test_a_binding_is_created_with_an_unguessable_id_and_its_webhook_url(api: Api) -> None:
     _, key = agent_with_key(api)
-    response = api.call("POST", "/v1/agents/support/channels", key, TWILIO, headers={"Host": "api.example.com"})
+    response = api.call(
+        "POST", "/v1/agents/support/channels", key, TWILIO, headers={"Host": "api.example.com"}
+    )
     assert response.status_code == 201
     binding_id = response.json_body["binding_id"]
     assert binding_id.startswith("bnd_") and len(binding_id) > 30
@@ -37,12 +42,20 @@ def test_a_binding_reads_back_without_its_secrets(api: Api) -> None:
 
 def test_missing_and_unknown_secrets_are_all_reported_and_nothing_is_written(api: Api) -> None:
     tenant_id, key = agent_with_key(api)
-    body = {"channel": "whatsapp", "secrets": {"app_secret": "x", "colour": "red"},
-            "api_base_url": "http://10.0.0.1/graph"}
+    body = {
+        "channel": "whatsapp",
+        "secrets": {"app_secret": "x", "colour": "red"},
+        "api_base_url": "http://10.0.0.1/graph",
+    }
     response = api.call("POST", "/v1/agents/support/channels", key, body)
     assert response.status_code == 422
-    assert sorted(paths_of(response)) == ["api_base_url", "secrets.access_token", "secrets.colour",
-                                          "secrets.phone_number_id", "secrets.verify_token"]
+    assert sorted(paths_of(response)) == [
+        "api_base_url",
+        "secrets.access_token",
+        "secrets.colour",
+        "secrets.phone_number_id",
+        "secrets.verify_token",
+    ]
     assert api.services.bindings.list(tenant_id, "support") == []
     api_channel = api.call("POST", "/v1/agents/support/channels", key, {"channel": "api"})
     assert paths_of(api_channel) == ["channel"]
@@ -82,5 +95,6 @@ def test_another_tenants_or_agents_binding_is_404_and_delete_removes_it(api: Api
 def test_the_webhook_base_url_follows_the_request() -> None:
     assert base_url({"host": "localhost:8000"}, {}) == "http://localhost:8000"
     assert base_url({"host": "abc.execute-api.eu-west-1.amazonaws.com"}, {"stage": "api"}) == (
-        "https://abc.execute-api.eu-west-1.amazonaws.com/api")
+        "https://abc.execute-api.eu-west-1.amazonaws.com/api"
+    )
     assert base_url({"host": "x.io", "x-forwarded-proto": "http"}, {"stage": "api"}) == "http://x.io"

@@ -10,6 +10,7 @@ import chalicelib
 from chalicelib.api.errors import HTTP_STATUS, api_call, error_response, json_response, status_for
 from chalicelib.domain import errors
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, RateLimited, RucheError, StaleSession
+from tests.api.harness import Api, error_of
 
 
 def _all_subclasses(cls: type[RucheError]) -> set[type[RucheError]]:
@@ -22,8 +23,11 @@ def _all_subclasses(cls: type[RucheError]) -> set[type[RucheError]]:
 def test_every_ruche_error_subclass_in_chalicelib_has_an_http_status() -> None:
     for module in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
         importlib.import_module(module.name)  # an error class only exists once its module is imported
-    missing = sorted(cls.__qualname__ for cls in _all_subclasses(RucheError)
-                     if cls not in HTTP_STATUS and cls.__module__.startswith("chalicelib."))
+    missing = sorted(
+        cls.__qualname__
+        for cls in _all_subclasses(RucheError)
+        if cls not in HTTP_STATUS and cls.__module__.startswith("chalicelib.")
+    )
     assert missing == []
 
 
@@ -38,7 +42,9 @@ def test_the_envelope_carries_code_message_and_details() -> None:
     body = json.loads(response.body)
     assert response.status_code == 422
     assert body["error"]["code"] == "invalid_input"
-    assert body["error"]["details"]["errors"] == [{"path": "rules[0].templates[0]", "message": "unknown template 'x'"}]
+    assert body["error"]["details"]["errors"] == [
+        {"path": "rules[0].templates[0]", "message": "unknown template 'x'"}
+    ]
 
 
 def test_rate_limited_answers_429_with_retry_after_in_whole_seconds() -> None:
@@ -77,3 +83,11 @@ def test_details_that_are_not_json_are_rendered_as_text() -> None:
 def test_204_sends_no_body() -> None:
     response = json_response({"ignored": True}, 204)
     assert (response.status_code, response.body) == (204, "")
+
+
+def test_chalices_own_errors_are_reshaped_into_the_envelope(api: Api) -> None:
+    wrong_method = api.call("PATCH", "/v1/config")
+    assert (wrong_method.status_code, error_of(wrong_method)["code"]) == (405, "method_not_allowed")
+    assert wrong_method.headers["Allow"]
+    media = api.call("PUT", "/v1/config", raw="a=b", content_type="text/plain")
+    assert (media.status_code, error_of(media)["code"]) == (415, "unsupported_media_type")

@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from chalicelib.config.resolver import ConfigResolver, layer_digest, layers_for, platform_layer_from_env, resolve
+from chalicelib.config.resolver import (
+    ConfigResolver,
+    layer_digest,
+    layers_for,
+    platform_layer_from_env,
+    resolve,
+)
 from chalicelib.domain.bundle import parse_bundle
 from chalicelib.domain.config import Config, Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
@@ -16,16 +22,27 @@ from chalicelib.stores.ports import PublishedBundle
 def a_bundle_doc(**agent_config: Any) -> dict[str, Any]:
     return {
         "agent": {"name": "a", "config": {"llm": {"temperature": 0.5}, **agent_config}},
-        "scenarios": [{"id": "returns", "condition": "wants a return", "entry_step": "ask",
-                       "config": {"llm": {"tasks": {"judge": {"model": "judge-s"}}}},
-                       "steps": [{"id": "ask", "config": {"response": {"max_length": 300}}}]}],
+        "scenarios": [
+            {
+                "id": "returns",
+                "condition": "wants a return",
+                "entry_step": "ask",
+                "config": {"llm": {"tasks": {"judge": {"model": "judge-s"}}}},
+                "steps": [{"id": "ask", "config": {"response": {"max_length": 300}}}],
+            }
+        ],
         "channels": {"twilio": {"config": {"response": {"format": "plain", "max_length": 160}}}},
     }
 
 
 def published(version: int = 1, **agent_config: Any) -> PublishedBundle:
-    return PublishedBundle(tenant_id="t1", agent_id="a1", version=version,
-                           bundle=parse_bundle(a_bundle_doc(**agent_config)), published_at="")
+    return PublishedBundle(
+        tenant_id="t1",
+        agent_id="a1",
+        version=version,
+        bundle=parse_bundle(a_bundle_doc(**agent_config)),
+        published_at="",
+    )
 
 
 def test_every_leaf_key_has_a_provenance_and_untouched_keys_say_platform() -> None:
@@ -39,8 +56,14 @@ def test_every_leaf_key_has_a_provenance_and_untouched_keys_say_platform() -> No
 
 def test_six_layers_merge_with_the_later_layer_winning_and_report_who_set_each_key() -> None:
     bundle = published().bundle
-    layers = layers_for({"llm": {"max_tokens": 900}}, {"llm": {"temperature": 0.9, "max_retries": 4}}, bundle,
-                        channel="twilio", scenario_id="returns", step_id="ask")
+    layers = layers_for(
+        {"llm": {"max_tokens": 900}},
+        {"llm": {"temperature": 0.9, "max_retries": 4}},
+        bundle,
+        channel="twilio",
+        scenario_id="returns",
+        step_id="ask",
+    )
     assert [layer for layer, _ in layers] == list(Layer)
     resolved = resolve(layers)
     config, provenance = resolved.config, resolved.provenance
@@ -53,16 +76,24 @@ def test_six_layers_merge_with_the_later_layer_winning_and_report_who_set_each_k
 
 
 def test_null_in_a_higher_layer_never_overrides() -> None:
-    resolved = resolve([(Layer.TENANT, {"llm": {"temperature": 0.9}}),
-                        (Layer.AGENT, {"llm": {"temperature": None}, "response": None})])
+    resolved = resolve(
+        [
+            (Layer.TENANT, {"llm": {"temperature": 0.9}}),
+            (Layer.AGENT, {"llm": {"temperature": None}, "response": None}),
+        ]
+    )
     assert resolved.config.llm.temperature == 0.9
     assert resolved.provenance["llm.temperature"] == "tenant"
     assert resolved.config.response == Config().response
 
 
 def test_nested_sections_merge_key_by_key() -> None:
-    resolved = resolve([(Layer.TENANT, {"llm": {"tasks": {"judge": {"model": "big"}, "generation": {"model": "g"}}}}),
-                        (Layer.AGENT, {"llm": {"tasks": {"judge": {"temperature": 0.2}}}})])
+    resolved = resolve(
+        [
+            (Layer.TENANT, {"llm": {"tasks": {"judge": {"model": "big"}, "generation": {"model": "g"}}}}),
+            (Layer.AGENT, {"llm": {"tasks": {"judge": {"temperature": 0.2}}}}),
+        ]
+    )
     judge = resolved.config.llm.tasks.judge
     assert (judge.model, judge.temperature, judge.max_tokens) == ("big", 0.2, 300)
     assert resolved.config.llm.tasks.generation.model == "g"
@@ -78,29 +109,38 @@ def test_an_invalid_merge_is_invalid_input_with_the_key() -> None:
 
 
 def test_unknown_keys_and_restricted_keys_are_rejected_when_a_layer_is_written() -> None:
-    problems = validate_layer({"llm": {"api_key_env": "AWS_SECRET_ACCESS_KEY", "colour": "red"}}, Layer.TENANT)
+    problems = validate_layer(
+        {"llm": {"api_key_env": "AWS_SECRET_ACCESS_KEY", "colour": "red"}}, Layer.TENANT
+    )
     paths = [path for path, _ in problems]
     assert "config.llm.api_key_env" in paths
     assert "config.llm.colour" in paths
     assert validate_layer({"llm": {"api_key_env": "OPENAI_API_KEY"}}, Layer.PLATFORM) == []
 
 
-def test_layers_for_without_channel_or_scenario_has_three_layers_and_an_unconfigured_channel_is_empty() -> None:
+def test_layers_for_without_channel_or_scenario_has_three_layers_and_an_unconfigured_channel_is_empty() -> (
+    None
+):
     bundle = published().bundle
-    assert [layer for layer, _ in layers_for({}, {}, bundle, channel=None, scenario_id=None, step_id=None)] == [
-        Layer.PLATFORM, Layer.TENANT, Layer.AGENT]
+    assert [
+        layer for layer, _ in layers_for({}, {}, bundle, channel=None, scenario_id=None, step_id=None)
+    ] == [Layer.PLATFORM, Layer.TENANT, Layer.AGENT]
     layers = layers_for({}, {}, bundle, channel="slack", scenario_id=None, step_id=None)
     assert layers[-1] == (Layer.CHANNEL, {})
 
 
-@pytest.mark.parametrize(("channel", "scenario", "step", "error"), [
-    ("fax", None, None, InvalidInput),
-    (None, None, "ask", InvalidInput),
-    (None, "nope", None, NotFound),
-    (None, "returns", "nope", NotFound),
-])
-def test_unknown_positions_are_refused(channel: str | None, scenario: str | None, step: str | None,
-                                       error: type[Exception]) -> None:
+@pytest.mark.parametrize(
+    ("channel", "scenario", "step", "error"),
+    [
+        ("fax", None, None, InvalidInput),
+        (None, None, "ask", InvalidInput),
+        (None, "nope", None, NotFound),
+        (None, "returns", "nope", NotFound),
+    ],
+)
+def test_unknown_positions_are_refused(
+    channel: str | None, scenario: str | None, step: str | None, error: type[Exception]
+) -> None:
     with pytest.raises(error):
         layers_for({}, {}, published().bundle, channel=channel, scenario_id=scenario, step_id=step)
 
@@ -111,8 +151,9 @@ def test_the_resolver_caches_by_version_and_sees_a_changed_layer_on_the_next_cal
     assert resolver.for_turn({"llm": {"max_retries": 1}}, published(), channel="twilio") is first
     changed_tenant = resolver.for_turn({"llm": {"max_retries": 3}}, published(), channel="twilio")
     assert changed_tenant.config.llm.max_retries == 3
-    new_version = resolver.for_turn({"llm": {"max_retries": 1}}, published(2, llm={"max_tokens": 50}),
-                                     channel="twilio")
+    new_version = resolver.for_turn(
+        {"llm": {"max_retries": 1}}, published(2, llm={"max_tokens": 50}), channel="twilio"
+    )
     assert (new_version.config.llm.max_tokens, new_version.provenance["llm.max_tokens"]) == (50, "agent")
     assert first.config.llm.max_tokens == 700
     resolver.clear()
@@ -133,12 +174,21 @@ def test_layer_digest_depends_on_content_not_key_order() -> None:
 
 
 def test_the_platform_layer_reads_its_overrides_from_the_environment() -> None:
-    env = {"RUCHE_ALLOW_PRIVATE_NETWORK": "true", "RUCHE_LLM_PROVIDER": "openai",
-           "RUCHE_LLM_BASE_URL": "http://127.0.0.1:8080/v1", "RUCHE_LLM_API_KEY_ENV": "OPENAI_API_KEY"}
+    env = {
+        "RUCHE_ALLOW_PRIVATE_NETWORK": "true",
+        "RUCHE_LLM_PROVIDER": "openai",
+        "RUCHE_LLM_BASE_URL": "http://127.0.0.1:8080/v1",
+        "RUCHE_LLM_API_KEY_ENV": "OPENAI_API_KEY",
+    }
     layer = platform_layer_from_env(env)
     config = resolve([(Layer.PLATFORM, layer)]).config
     assert config.network.allow_private is True
     assert (config.llm.provider, config.llm.base_url, config.llm.api_key_env) == (
-        "openai", "http://127.0.0.1:8080/v1", "OPENAI_API_KEY")
-    assert platform_layer_from_env({"RUCHE_ALLOW_PRIVATE_NETWORK": "false"}) == {"network": {"allow_private": False}}
+        "openai",
+        "http://127.0.0.1:8080/v1",
+        "OPENAI_API_KEY",
+    )
+    assert platform_layer_from_env({"RUCHE_ALLOW_PRIVATE_NETWORK": "false"}) == {
+        "network": {"allow_private": False}
+    }
     assert platform_layer_from_env({}) == {}

@@ -124,3 +124,15 @@ def test_the_cache_keeps_only_the_most_recently_used_versions() -> None:
     for version in range(2, index_module.CACHE_SIZE + 2):
         index_for(a_published(bundle, vectors=vectors, version=version), embedder)
     assert index_for(a_published(bundle, vectors=vectors, version=1), embedder) is not first
+
+
+def test_tokens_meet_across_common_inflections() -> None:
+    assert tokens("replies refunded refunding boxes") == tokens("reply refund refund boxe")
+    assert tokens("address status") == ["address", "status"]  # -ss / -us endings are kept
+
+
+def test_a_step_rule_needs_its_step_to_be_active_not_only_its_scenario() -> None:
+    bundle = a_bundle(scenarios=[a_scenario("returns")], rules=[a_rule("r", scenario="returns", step="s1")])
+    index = build_index(a_published(bundle, embedder=an_embedder()), an_embedder())
+    assert index.scope_mask("returns", None).tolist() == [False]
+    assert index.scope_mask("returns", "s1").tolist() == [True]

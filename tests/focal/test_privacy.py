@@ -96,3 +96,10 @@ def test_masked_values_hide_pii_and_unknown_fields_and_show_the_rest_as_text() -
         "mystery": "‹mystery›",
         "age": "3",
     }
+
+
+def test_a_short_phone_value_is_masked_as_written_only() -> None:
+    extension = a_field("extension", "phone", pii=True)
+    assert mask_text("dial 12345 now, not 123456", [extension], {"extension": "12345"}) == (
+        "dial ‹extension› now, not 123456"
+    )

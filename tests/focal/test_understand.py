@@ -115,8 +115,8 @@ def test_the_prompt_holds_the_schema_mask_and_never_a_stored_pii_value() -> None
     )
     assert STORED_EMAIL not in everything
     system = request.messages[0].content
-    assert '"name": "email"' in system and '"has_value": true' in system
-    assert '"values": [\n    "basic",\n    "pro"\n   ]' in system
+    assert '{"name": "email", "type": "email", "description": "contact address", "has_value": true}' in system
+    assert '"values": ["basic", "pro"]' in system
     assert "the user asks for a refund" in system and "SECRET-ACTION-TEXT" not in system
     assert "the user wants to return an item" in system
     assert [(message.role, message.content) for message in request.messages[1:]] == [
@@ -125,6 +125,7 @@ def test_the_prompt_holds_the_schema_mask_and_never_a_stored_pii_value() -> None
         ("user", "I want a refund"),
     ]
     assert request.task == "understanding"
+    assert request.json_schema is not None
     assert set(request.json_schema["properties"]["values"]["properties"]) == {"email", "plan", "order_id"}
 
 
@@ -348,3 +349,52 @@ def test_heuristic_confirms_only_what_the_agent_asked_to_confirm() -> None:
     assert heuristic_understanding(context("yes, go ahead", session=pending), found()).confirmed is True
     assert heuristic_understanding(context("no, don't", session=pending), found()).confirmed is False
     assert heuristic_understanding(context("yes"), found()).confirmed is False
+
+
+def test_a_list_field_is_asked_for_as_an_array_in_the_answer_schema() -> None:
+    published = a_published(a_bundle(fields=[a_field("tags", "list"), a_field("age", "integer")]))
+    llm = RecordingLlm(answer(values={"tags": ["a", "b"], "age": 3}))
+    understood = understand(a_context("tags a and b", published=published), found(), llm)
+    schema = llm.requests[0].json_schema
+    assert schema is not None
+    assert schema["properties"]["values"]["properties"]["tags"]["type"] == ["array", "null"]
+    assert schema["properties"]["values"]["properties"]["age"]["type"] == ["integer", "null"]
+    assert understood.values == {"tags": ["a", "b"], "age": 3}
+
+
+def test_heuristic_answers_the_boolean_the_current_step_asks_for() -> None:
+    steps = [a_step("consent", required=["newsletter"])]
+    bundle = a_bundle(
+        fields=[a_field("newsletter", "boolean")], scenarios=[a_scenario("signup", steps=steps)]
+    )
+    ctx = a_context(
+        "yes please", published=a_published(bundle), session=a_session(scenario="signup", step="consent")
+    )
+    assert heuristic_understanding(ctx, found()).values == {"newsletter": True}
+
+
+def test_heuristic_copes_with_a_session_in_a_scenario_the_bundle_no_longer_has() -> None:
+    understood = heuristic_understanding(
+        context("cancel", session=a_session(scenario="gone", step="s1")), found()
+    )
+    assert (understood.scenario_signal, understood.conditions_true) == ("exit", ())
+    llm = RecordingLlm(answer(scenario_signal="continue"))
+    assert (
+        understand(context("ok", session=a_session(scenario="gone")), found(), llm).scenario_signal
+        == "continue"
+    )
+
+
+def test_heuristic_judges_a_declining_transition_by_a_no() -> None:
+    steps = [
+        a_step("offer", transitions=[a_transition("bye", condition="the user declines the offer")]),
+        a_step("bye"),
+    ]
+    bundle = a_bundle(scenarios=[a_scenario("upsell", steps=steps)])
+    session = a_session(scenario="upsell", step="offer")
+    no = heuristic_understanding(
+        a_context("no thanks", published=a_published(bundle), session=session), found()
+    )
+    assert no.conditions_true == ("upsell/offer/0",)
+    yes = heuristic_understanding(a_context("yes", published=a_published(bundle), session=session), found())
+    assert yes.conditions_true == ()

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.harness import Api, api  # noqa: F401 - the fixture
+from tests.api.harness import Api
 from tests.support.chat_server import ChatServer
 
 AGENT = "returns-desk"

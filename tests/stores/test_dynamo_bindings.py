@@ -14,12 +14,17 @@ from tests.conftest import Aws
 AUTH_TOKEN = "twilio-auth-token-7f3a9c"
 
 
-def a_binding(binding_id: str = "bnd_1", tenant: str = "acme", agent: str = "support", **changes: object
-              ) -> ChannelBinding:
+def a_binding(
+    binding_id: str = "bnd_1", tenant: str = "acme", agent: str = "support", **changes: object
+) -> ChannelBinding:
     values: dict[str, object] = {
-        "binding_id": binding_id, "tenant_id": tenant, "agent_id": agent, "channel": ChannelName.TWILIO,
+        "binding_id": binding_id,
+        "tenant_id": tenant,
+        "agent_id": agent,
+        "channel": ChannelName.TWILIO,
         "secrets": {"account_sid": "AC123", "auth_token": AUTH_TOKEN},
-        "config": {"from_number": "+15550001111"}, "created_at": "2026-01-01T00:00:00Z",
+        "config": {"from_number": "+15550001111"},
+        "created_at": "2026-01-01T00:00:00Z",
     }
     values.update(changes)
     return ChannelBinding.model_validate(values)
@@ -27,11 +32,14 @@ def a_binding(binding_id: str = "bnd_1", tenant: str = "acme", agent: str = "sup
 
 @pytest.fixture
 def store(any_aws: Aws) -> DynamoBindingStore:
-    return DynamoBindingStore(any_aws.dynamodb, any_aws.table,
-                              KmsCipher(any_aws.kms, any_aws.env["RUCHE_SECRETS_KEY_ID"]))
+    return DynamoBindingStore(
+        any_aws.dynamodb, any_aws.table, KmsCipher(any_aws.kms, any_aws.env["RUCHE_SECRETS_KEY_ID"])
+    )
 
 
-def test_a_binding_is_found_by_its_id_in_one_read_with_its_secrets(any_aws: Aws, store: DynamoBindingStore) -> None:
+def test_a_binding_is_found_by_its_id_in_one_read_with_its_secrets(
+    any_aws: Aws, store: DynamoBindingStore
+) -> None:
     binding = a_binding()
     store.put(binding)
     meter = CallMeter.attach(any_aws.dynamodb)
@@ -55,7 +63,10 @@ def test_a_binding_without_secrets_round_trips(store: DynamoBindingStore) -> Non
 
 
 def test_listing_gives_the_agents_bindings_only(store: DynamoBindingStore) -> None:
-    first, second = a_binding("bnd_1"), a_binding("bnd_2", channel=ChannelName.WEBCHAT, secrets={"token": "t"})
+    first, second = (
+        a_binding("bnd_1"),
+        a_binding("bnd_2", channel=ChannelName.WEBCHAT, secrets={"token": "t"}),
+    )
     store.put(first)
     store.put(second)
     store.put(a_binding("bnd_3", agent="sales"))

@@ -20,18 +20,32 @@ VECTORS = {"rule:greet": [0.5, -0.25, 1.0], "scenario:refund": [0.0, 0.125, -2.0
 
 def a_bundle(name: str = "Support", rules: int = 1, noisy: bool = False) -> AgentBundle:
     """A valid bundle; `noisy` gives each rule an incompressible 2 KB action (forces several slices)."""
-    return parse_bundle({
-        "agent": {"name": name, "config": {"response": {"max_length": 500}}},
-        "fields": [{"name": "email", "type": "email", "pii": True}],
-        "tools": [{"id": "lookup", "url": "https://tools.example.com/lookup", "inputs": ["email"]}],
-        "templates": [{"id": "bye", "mode": "fallback", "text": "Sorry, {{ email }}"}],
-        "rules": [{"id": "greet" if index == 0 else f"r{index}", "condition": "the user greets",
-                   "action": base64.b64encode(os.urandom(1500)).decode() if noisy else "say hello",
-                   "templates": ["bye"]} for index in range(rules)],
-        "scenarios": [{"id": "refund", "condition": "wants a refund", "entry_step": "ask",
-                       "steps": [{"id": "ask", "required_fields": ["email"], "terminal": True}]}],
-        "channels": {"twilio": {"config": {"response": {"format": "plain"}}}},
-    })
+    return parse_bundle(
+        {
+            "agent": {"name": name, "config": {"response": {"max_length": 500}}},
+            "fields": [{"name": "email", "type": "email", "pii": True}],
+            "tools": [{"id": "lookup", "url": "https://tools.example.com/lookup", "inputs": ["email"]}],
+            "templates": [{"id": "bye", "mode": "fallback", "text": "Sorry, {{ email }}"}],
+            "rules": [
+                {
+                    "id": "greet" if index == 0 else f"r{index}",
+                    "condition": "the user greets",
+                    "action": base64.b64encode(os.urandom(1500)).decode() if noisy else "say hello",
+                    "templates": ["bye"],
+                }
+                for index in range(rules)
+            ],
+            "scenarios": [
+                {
+                    "id": "refund",
+                    "condition": "wants a refund",
+                    "entry_step": "ask",
+                    "steps": [{"id": "ask", "required_fields": ["email"], "terminal": True}],
+                }
+            ],
+            "channels": {"twilio": {"config": {"response": {"format": "plain"}}}},
+        }
+    )
 
 
 @pytest.fixture
@@ -39,16 +53,30 @@ def store(any_aws: Aws) -> DynamoBundleStore:
     return DynamoBundleStore(any_aws.dynamodb, any_aws.table)
 
 
-def publish(store: DynamoBundleStore, bundle: AgentBundle, expected: int | None = None,
-            tenant: str = "acme", agent: str = "support", vectors: dict[str, list[float]] | None = None) -> int:
-    return store.publish(tenant, agent, bundle, vectors=VECTORS if vectors is None else vectors,
-                         embedding_model="offline-256", expected_version=expected)
+def publish(
+    store: DynamoBundleStore,
+    bundle: AgentBundle,
+    expected: int | None = None,
+    tenant: str = "acme",
+    agent: str = "support",
+    vectors: dict[str, list[float]] | None = None,
+) -> int:
+    return store.publish(
+        tenant,
+        agent,
+        bundle,
+        vectors=VECTORS if vectors is None else vectors,
+        embedding_model="offline-256",
+        expected_version=expected,
+    )
 
 
 def agent_items(aws: Aws, tenant: str = "acme", agent: str = "support") -> list[dict[str, Any]]:
     pages = aws.dynamodb.get_paginator("query").paginate(
-        TableName=aws.table, KeyConditionExpression="pk = :pk",
-        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#A#{agent}"}})
+        TableName=aws.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"T#{tenant}#A#{agent}"}},
+    )
     return [item for page in pages for item in page["Items"]]
 
 
@@ -81,7 +109,9 @@ def test_a_latest_load_is_one_get_and_one_query(any_aws: Aws, store: DynamoBundl
     assert meter.by_operation == {"Query": 1}
 
 
-def test_a_bundle_bigger_than_an_item_is_split_and_loads_whole(any_aws: Aws, store: DynamoBundleStore) -> None:
+def test_a_bundle_bigger_than_an_item_is_split_and_loads_whole(
+    any_aws: Aws, store: DynamoBundleStore
+) -> None:
     bundle = a_bundle(rules=400, noisy=True)
     vectors = {f"rule:r{index}": [float(index % 7)] * 256 for index in range(1, 400)}
     publish(store, bundle, vectors=vectors)
@@ -89,15 +119,18 @@ def test_a_bundle_bigger_than_an_item_is_split_and_loads_whole(any_aws: Aws, sto
     assert loaded is not None
     assert loaded.bundle == bundle
     assert loaded.vectors == vectors
-    sizes = [sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
-             for item in agent_items(any_aws)]
+    sizes = [
+        sum(len(name) + len(next(iter(value.values()))) for name, value in item.items())
+        for item in agent_items(any_aws)
+    ]
     assert len(sizes) > 4
     assert max(sizes) < 350_000
     assert [info.version for info in store.versions("acme", "support")] == [1]  # over a Query page
 
 
-def test_a_publish_from_a_stale_version_is_rejected_and_changes_nothing(any_aws: Aws,
-                                                                        store: DynamoBundleStore) -> None:
+def test_a_publish_from_a_stale_version_is_rejected_and_changes_nothing(
+    any_aws: Aws, store: DynamoBundleStore
+) -> None:
     publish(store, a_bundle("first"))
     publish(store, a_bundle("second"), expected=1)
     before = agent_items(any_aws)
@@ -115,7 +148,9 @@ def test_a_first_publish_expecting_a_version_is_rejected(store: DynamoBundleStor
     assert store.load("acme", "support") is None
 
 
-def test_two_racing_publishes_from_one_base_commit_exactly_one(any_aws: Aws, store: DynamoBundleStore) -> None:
+def test_two_racing_publishes_from_one_base_commit_exactly_one(
+    any_aws: Aws, store: DynamoBundleStore
+) -> None:
     publish(store, a_bundle("base"))
     # Hold both publishes just before their commit, so both have read the head and written parts.
     # Then let the two commits through one at a time: DynamoDB serialises transactions, but moto's
@@ -169,7 +204,11 @@ def test_an_older_version_still_loads_after_newer_ones(store: DynamoBundleStore)
     assert (old.version, old.bundle) == (1, first)
     assert store.load("acme", "support", version=9) is None
     history = store.versions("acme", "support")
-    assert [(info.version, info.rules, info.scenarios) for info in history] == [(1, 1, 1), (2, 1, 1), (3, 3, 1)]
+    assert [(info.version, info.rules, info.scenarios) for info in history] == [
+        (1, 1, 1),
+        (2, 1, 1),
+        (3, 3, 1),
+    ]
     assert all(info.published_at for info in history)
 
 
@@ -218,7 +257,9 @@ def test_another_tenant_cannot_load_or_delete_the_agent(store: DynamoBundleStore
     assert store.load("acme", "support") is not None
 
 
-def test_a_publish_that_died_before_its_commit_is_never_served(any_aws: Aws, store: DynamoBundleStore) -> None:
+def test_a_publish_that_died_before_its_commit_is_never_served(
+    any_aws: Aws, store: DynamoBundleStore
+) -> None:
     publish(store, a_bundle("committed"))
 
     def crash(**_: Any) -> None:
@@ -239,5 +280,27 @@ def test_a_publish_that_died_before_its_commit_is_never_served(any_aws: Aws, sto
 def test_a_version_with_a_missing_slice_is_not_served(any_aws: Aws, store: DynamoBundleStore) -> None:
     publish(store, a_bundle())
     vector_slice = next(item for item in agent_items(any_aws) if "#E#" in item["sk"]["S"])
-    any_aws.dynamodb.delete_item(TableName=any_aws.table, Key={"pk": vector_slice["pk"], "sk": vector_slice["sk"]})
+    any_aws.dynamodb.delete_item(
+        TableName=any_aws.table, Key={"pk": vector_slice["pk"], "sk": vector_slice["sk"]}
+    )
     assert store.load("acme", "support") is None
+
+
+def test_a_publish_overtaken_by_a_delete_does_not_bring_the_agent_back(
+    any_aws: Aws, store: DynamoBundleStore
+) -> None:
+    publish(store, a_bundle())
+    deleted: list[bool] = []
+
+    def delete_first(**_: Any) -> None:
+        if not deleted:  # another editor deletes the agent while this publish is writing
+            deleted.append(store.delete("acme", "support"))
+
+    any_aws.dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", delete_first)
+    with pytest.raises(Conflict):
+        publish(store, a_bundle("late"))
+    any_aws.dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", delete_first)
+    assert deleted == [True]
+    assert store.load("acme", "support") is None
+    assert store.list_agents("acme") == []
+    assert agent_items(any_aws) == []

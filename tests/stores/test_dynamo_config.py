@@ -18,8 +18,10 @@ def test_a_tenant_without_a_layer_gets_an_empty_one(store: DynamoConfigStore) ->
 
 
 def test_a_layer_round_trips_and_a_put_replaces_it_whole(store: DynamoConfigStore) -> None:
-    layer = {"llm": {"provider": "openai", "temperature": 0.2, "tasks": {"judge": {"model": None}}},
-             "enforcement": {"max_regeneration_attempts": 3}}
+    layer = {
+        "llm": {"provider": "openai", "temperature": 0.2, "tasks": {"judge": {"model": None}}},
+        "enforcement": {"max_regeneration_attempts": 3},
+    }
     store.put_tenant_layer("acme", layer)
     assert store.get_tenant_layer("acme") == layer
     store.put_tenant_layer("acme", {"response": {"format": "plain"}})

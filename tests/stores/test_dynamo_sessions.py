@@ -6,9 +6,11 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import boto3
 import pytest
+from botocore.config import Config
 
-from chalicelib.domain.errors import InvalidInput, StaleSession
+from chalicelib.domain.errors import InvalidInput, StaleSession, Unavailable
 from chalicelib.domain.interlocutor import ValueSource, ValueStatus
 from chalicelib.domain.session import Session, SessionKey, SessionStatus
 from chalicelib.domain.turn import Outcome, TurnRecord
@@ -77,23 +79,51 @@ def run_together(count: int, work: Callable[[int], T]) -> list[T]:
     return results
 
 
+def dead_dynamodb() -> Any:
+    """A DynamoDB client of an endpoint nothing listens on, failing at once."""
+    return boto3.client(
+        "dynamodb",
+        region_name="us-east-1",
+        endpoint_url="http://127.0.0.1:1",
+        config=Config(retries={"max_attempts": 1}, connect_timeout=1),
+    )
+
+
 def a_record(session: Session, turn_number: int, reply: str = "hi") -> TurnRecord:
     return TurnRecord(
-        turn_id=f"turn_{turn_number}", session_id=session.session_id, tenant_id=session.key.tenant_id,
-        agent_id=session.key.agent_id, agent_version=1, interlocutor_id=session.interlocutor_id,
-        turn_number=turn_number, channel=session.key.channel, message="hello", reply=reply, outcome=Outcome())
+        turn_id=f"turn_{turn_number}",
+        session_id=session.session_id,
+        tenant_id=session.key.tenant_id,
+        agent_id=session.key.agent_id,
+        agent_version=1,
+        interlocutor_id=session.interlocutor_id,
+        turn_number=turn_number,
+        channel=session.key.channel,
+        message="hello",
+        reply=reply,
+        outcome=Outcome(),
+    )
 
 
-def a_turn(session: Session, *, expected: int, reply: str = "hi", message_id: str = "m1",
-           changes: list[FieldChange] | None = None) -> TurnCommit:
+def a_turn(
+    session: Session,
+    *,
+    expected: int,
+    reply: str = "hi",
+    message_id: str = "m1",
+    changes: list[FieldChange] | None = None,
+) -> TurnCommit:
     number = expected + 1
     return TurnCommit(
-        session=session.model_copy(update={"version": number, "turn_count": number, "history": [
-            {"role": "agent", "text": reply}]}),
+        session=session.model_copy(
+            update={"version": number, "turn_count": number, "history": [{"role": "agent", "text": reply}]}
+        ),
         expected_version=expected,
         record=a_record(session, number, reply),
-        transcript=[TranscriptMessage(message_id, "user", "hello", "2027-01-15T08:00:00Z"),
-                    TranscriptMessage(f"{message_id}-reply", "agent", reply, "2027-01-15T08:00:01Z")],
+        transcript=[
+            TranscriptMessage(message_id, "user", "hello", "2027-01-15T08:00:00Z"),
+            TranscriptMessage(f"{message_id}-reply", "agent", reply, "2027-01-15T08:00:01Z"),
+        ],
         field_changes=changes or [],
         now_s=NOW + number,
     )
@@ -137,34 +167,63 @@ def test_a_save_from_a_stale_version_is_rejected(sessions: DynamoSessionStore) -
 
 
 def test_a_commit_writes_session_record_transcript_and_field_values_together(
-    sessions: DynamoSessionStore, interlocutors: DynamoInterlocutorStore,
+    sessions: DynamoSessionStore,
+    interlocutors: DynamoInterlocutorStore,
 ) -> None:
     interlocutor = interlocutors.resolve(TENANT, "api", "u1")
-    interlocutors.write(TENANT, interlocutor, [FieldChange("email", "old@example.com", ValueSource.USER)], NOW)
+    interlocutors.write(
+        TENANT, interlocutor, [FieldChange("email", "old@example.com", ValueSource.USER)], NOW
+    )
     session = sessions.open(KEY, interlocutor, NOW)
-    sessions.commit(a_turn(session, expected=0, reply="welcome",
-                           changes=[FieldChange("email", "ada@example.com", ValueSource.USER)]))
+    sessions.commit(
+        a_turn(
+            session,
+            expected=0,
+            reply="welcome",
+            changes=[FieldChange("email", "ada@example.com", ValueSource.USER)],
+        )
+    )
     stored = sessions.get(TENANT, session.session_id)
-    assert stored is not None and stored.version == 1 and stored.history == [{"role": "agent", "text": "welcome"}]
+    assert (
+        stored is not None
+        and stored.version == 1
+        and stored.history == [{"role": "agent", "text": "welcome"}]
+    )
     assert [record.reply for record in sessions.turns(TENANT, session.session_id).items] == ["welcome"]
     assert [(m.role, m.text) for m in sessions.messages(TENANT, session.session_id)] == [
-        ("user", "hello"), ("agent", "welcome")]
+        ("user", "hello"),
+        ("agent", "welcome"),
+    ]
     data = interlocutors.load(TENANT, interlocutor, NOW + 5)
     assert data is not None and data.values() == {"email": "ada@example.com"}
     assert [v.status for v in interlocutors.history(TENANT, interlocutor)] == [
-        ValueStatus.SUPERSEDED, ValueStatus.ACTIVE]
+        ValueStatus.SUPERSEDED,
+        ValueStatus.ACTIVE,
+    ]
 
 
 def test_a_commit_from_a_stale_version_is_rejected_and_writes_nothing(
-    sessions: DynamoSessionStore, interlocutors: DynamoInterlocutorStore,
+    sessions: DynamoSessionStore,
+    interlocutors: DynamoInterlocutorStore,
 ) -> None:
     interlocutor = interlocutors.resolve(TENANT, "api", "u1")
     session = sessions.open(KEY, interlocutor, NOW)
     sessions.commit(a_turn(session, expected=0, reply="first"))
-    late = a_turn(session, expected=0, reply="late", message_id="m2",
-                  changes=[FieldChange("email", "late@example.com", ValueSource.USER)])
-    late = TurnCommit(session=late.session, expected_version=0, record=a_record(session, 2, "late"),
-                      transcript=late.transcript, field_changes=late.field_changes, now_s=late.now_s)
+    late = a_turn(
+        session,
+        expected=0,
+        reply="late",
+        message_id="m2",
+        changes=[FieldChange("email", "late@example.com", ValueSource.USER)],
+    )
+    late = TurnCommit(
+        session=late.session,
+        expected_version=0,
+        record=a_record(session, 2, "late"),
+        transcript=late.transcript,
+        field_changes=late.field_changes,
+        now_s=late.now_s,
+    )
     with pytest.raises(StaleSession):
         sessions.commit(late)
     stored = sessions.get(TENANT, session.session_id)
@@ -190,8 +249,11 @@ def test_a_turn_over_the_transaction_limit_is_refused_before_anything_is_written
     turn = a_turn(session, expected=0)
     huge = [TranscriptMessage(f"m{i}", "user", "spam", "t") for i in range(99)]
     with pytest.raises(InvalidInput, match="at most 100"):
-        sessions.commit(TurnCommit(session=turn.session, expected_version=0, record=turn.record,
-                                   transcript=huge, now_s=NOW))
+        sessions.commit(
+            TurnCommit(
+                session=turn.session, expected_version=0, record=turn.record, transcript=huge, now_s=NOW
+            )
+        )
     assert sessions.get(TENANT, session.session_id) == session
     assert sessions.messages(TENANT, session.session_id) == []
 
@@ -199,11 +261,17 @@ def test_a_turn_over_the_transaction_limit_is_refused_before_anything_is_written
 def test_turns_come_oldest_first_in_pages(sessions: DynamoSessionStore) -> None:
     session = sessions.open(KEY, "itl_1", NOW)
     for version in range(5):
-        sessions.commit(a_turn(session, expected=version, reply=f"r{version + 1}", message_id=f"m{version + 1}"))
+        sessions.commit(
+            a_turn(session, expected=version, reply=f"r{version + 1}", message_id=f"m{version + 1}")
+        )
     first = sessions.turns(TENANT, session.session_id, limit=2)
     second = sessions.turns(TENANT, session.session_id, limit=2, cursor=first.next_cursor)
     third = sessions.turns(TENANT, session.session_id, limit=2, cursor=second.next_cursor)
-    assert [[r.reply for r in page.items] for page in (first, second, third)] == [["r1", "r2"], ["r3", "r4"], ["r5"]]
+    assert [[r.reply for r in page.items] for page in (first, second, third)] == [
+        ["r1", "r2"],
+        ["r3", "r4"],
+        ["r5"],
+    ]
     assert third.next_cursor is None
     assert [r.turn_number for r in sessions.turns(TENANT, session.session_id).items] == [1, 2, 3, 4, 5]
 
@@ -223,5 +291,56 @@ def test_messages_after_an_id_are_only_the_later_ones(sessions: DynamoSessionSto
     ids = [m.message_id for m in sessions.messages(TENANT, session.session_id)]
     assert ids == ["m1", "m1-reply", "m2", "m2-reply"]
     assert [m.message_id for m in sessions.messages(TENANT, session.session_id, after="m1-reply")] == [
-        "m2", "m2-reply"]
+        "m2",
+        "m2-reply",
+    ]
     assert sessions.messages(TENANT, session.session_id, after="m2-reply") == []
+
+
+def test_a_field_written_underneath_a_commit_is_superseded_not_lost(
+    any_aws: Aws,
+    sessions: DynamoSessionStore,
+    interlocutors: DynamoInterlocutorStore,
+) -> None:
+    # GIVEN another writer that changes the field between the commit's read and its transaction
+    interlocutor = interlocutors.resolve(TENANT, "api", "u1")
+    session = sessions.open(KEY, interlocutor, NOW)
+    other = DynamoInterlocutorStore(
+        boto3.client("dynamodb", region_name="us-east-1", endpoint_url=any_aws.dynamodb.meta.endpoint_url),
+        any_aws.table,
+    )
+    sneaked: list[bool] = []
+
+    def sneak_in(**_: Any) -> None:
+        if not sneaked:
+            sneaked.append(True)
+            other.write(TENANT, interlocutor, [FieldChange("email", "api@example.com", ValueSource.API)], NOW)
+
+    any_aws.dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", sneak_in)
+    # WHEN the turn commits a new value of that field
+    sessions.commit(
+        a_turn(session, expected=0, changes=[FieldChange("email", "ada@example.com", ValueSource.USER)])
+    )
+    # THEN both versions are kept, the turn's on top, and the turn is committed once
+    history = [(v.value, v.status) for v in interlocutors.history(TENANT, interlocutor)]
+    assert history == [("api@example.com", ValueStatus.SUPERSEDED), ("ada@example.com", ValueStatus.ACTIVE)]
+    assert [record.turn_number for record in sessions.turns(TENANT, session.session_id).items] == [1]
+
+
+def test_an_unreachable_dynamodb_is_unavailable() -> None:
+    sessions = DynamoSessionStore(dead_dynamodb(), "ruche-main")
+    session = Session(session_id="ses_x", key=KEY, interlocutor_id="itl_1")
+    with pytest.raises(Unavailable):
+        sessions.open(KEY, "itl_1", NOW)
+    with pytest.raises(Unavailable):
+        sessions.save(session, expected_version=0)
+    with pytest.raises(Unavailable):
+        sessions.commit(a_turn(session, expected=0))
+    with pytest.raises(Unavailable):
+        sessions.commit(
+            a_turn(session, expected=0, changes=[FieldChange("email", "a@b.co", ValueSource.USER)])
+        )
+    with pytest.raises(Unavailable):
+        sessions.turns(TENANT, "ses_x")
+    with pytest.raises(Unavailable):
+        sessions.messages(TENANT, "ses_x")

@@ -71,15 +71,23 @@ def test_a_key_hash_registered_twice_is_a_conflict(store: DynamoTenantStore) -> 
     assert store.find_key(key.key_hash) == key
 
 
-def test_deleting_a_tenant_erases_its_items_and_lookups_and_nothing_else(any_aws: Aws,
-                                                                         store: DynamoTenantStore) -> None:
+def test_deleting_a_tenant_erases_its_items_and_lookups_and_nothing_else(
+    any_aws: Aws, store: DynamoTenantStore
+) -> None:
     for tenant_id in ("acme", "acme2"):  # acme2 shares a prefix with acme: it must survive
         store.create(Tenant(tenant_id=tenant_id, name=tenant_id))
         store.add_key(issue_api_key(tenant_id)[1])
-        any_aws.dynamodb.put_item(TableName=any_aws.table, Item={
-            "pk": {"S": f"T#{tenant_id}#S#ses_1"}, "sk": {"S": "SESSION"}})
-        any_aws.dynamodb.put_item(TableName=any_aws.table, Item={
-            "pk": {"S": f"BINDING#bnd_{tenant_id}"}, "sk": {"S": "BINDING"}, "tenant_id": {"S": tenant_id}})
+        any_aws.dynamodb.put_item(
+            TableName=any_aws.table, Item={"pk": {"S": f"T#{tenant_id}#S#ses_1"}, "sk": {"S": "SESSION"}}
+        )
+        any_aws.dynamodb.put_item(
+            TableName=any_aws.table,
+            Item={
+                "pk": {"S": f"BINDING#bnd_{tenant_id}"},
+                "sk": {"S": "BINDING"},
+                "tenant_id": {"S": tenant_id},
+            },
+        )
     survivors = [item for item in all_items(any_aws) if "acme2" in item[0] or item[1] == "APIKEY"]
     acme2_key = store.list_keys("acme2")[0]
 
@@ -88,13 +96,17 @@ def test_deleting_a_tenant_erases_its_items_and_lookups_and_nothing_else(any_aws
     assert store.get("acme") is None
     assert store.list_keys("acme") == []
     remaining = all_items(any_aws)
-    assert not any(pk.startswith("T#acme#") or pk == "T#acme" or pk == "BINDING#bnd_acme" for pk, _ in remaining)
+    assert not any(
+        pk.startswith("T#acme#") or pk == "T#acme" or pk == "BINDING#bnd_acme" for pk, _ in remaining
+    )
     assert f"APIKEY#{acme2_key.key_hash}" in {pk for pk, _ in remaining}
     assert len(remaining) == len(survivors) - 1  # acme's APIKEY lookup went too
     assert store.find_key(acme2_key.key_hash) == acme2_key
 
 
-def test_deleting_a_tenant_with_more_than_a_scan_page_erases_it_all(any_aws: Aws, store: DynamoTenantStore) -> None:
+def test_deleting_a_tenant_with_more_than_a_scan_page_erases_it_all(
+    any_aws: Aws, store: DynamoTenantStore
+) -> None:
     bundles = DynamoBundleStore(any_aws.dynamodb, any_aws.table)
     for _ in range(2):  # two versions of ~1 MB each: the Scan needs several pages
         bundles.publish("acme", "support", a_bundle(rules=400, noisy=True), vectors={}, embedding_model="m")

@@ -23,7 +23,8 @@ def store(any_aws: Aws, cipher: KmsCipher) -> KmsSecretStore:
 
 def secret_item(aws: Aws, tenant: str, name: str) -> dict[str, dict[str, bytes]]:
     item: dict[str, dict[str, bytes]] = aws.dynamodb.get_item(
-        TableName=aws.table, Key={"pk": {"S": f"T#{tenant}"}, "sk": {"S": f"SECRET#{name}"}})["Item"]
+        TableName=aws.table, Key={"pk": {"S": f"T#{tenant}"}, "sk": {"S": f"SECRET#{name}"}}
+    )["Item"]
     return item
 
 
@@ -53,8 +54,10 @@ def test_a_put_replaces_the_value_and_delete_removes_it(store: KmsSecretStore) -
 def test_a_ciphertext_moved_to_another_tenant_does_not_decrypt(any_aws: Aws, store: KmsSecretStore) -> None:
     store.put("acme", "openai", SECRET)
     stolen = secret_item(any_aws, "acme", "openai")
-    any_aws.dynamodb.put_item(TableName=any_aws.table, Item={
-        "pk": {"S": "T#intruder"}, "sk": {"S": "SECRET#openai"}, "ciphertext": stolen["ciphertext"]})
+    any_aws.dynamodb.put_item(
+        TableName=any_aws.table,
+        Item={"pk": {"S": "T#intruder"}, "sk": {"S": "SECRET#openai"}, "ciphertext": stolen["ciphertext"]},
+    )
     with pytest.raises(Unavailable):
         store.get("intruder", "openai")
 

@@ -15,6 +15,7 @@ from chalicelib.domain.errors import Unavailable
 from chalicelib.stores.locks import DynamoSessionLock, FallbackSessionLock, RedisSessionLock
 from chalicelib.stores.ports import SessionLock
 from tests.conftest import Aws, RedisServer
+from tests.stores.test_dynamo_sessions import dead_dynamodb
 
 KEY = "T#acme#SK#0f3a"
 
@@ -136,7 +137,9 @@ def stoppable_redis(redis_server: RedisServer, redis_client: redis.Redis) -> Ite
 
 
 def test_the_fallback_lock_keeps_working_when_redis_stops_mid_run(
-    aws: Aws, redis_client: redis.Redis, stoppable_redis: RedisServer,
+    aws: Aws,
+    redis_client: redis.Redis,
+    stoppable_redis: RedisServer,
 ) -> None:
     # GIVEN a fallback lock on a live Redis, which has handed out a token
     dynamo = DynamoSessionLock(aws.dynamodb, aws.table)
@@ -165,11 +168,22 @@ def test_the_fallback_lock_keeps_working_when_redis_stops_mid_run(
 def test_the_fallback_lock_skips_a_dead_redis_for_a_while(aws: Aws) -> None:
     now = [0.0]
     dead = RedisSessionLock(dead_redis())
-    lock = FallbackSessionLock(dead, DynamoSessionLock(aws.dynamodb, aws.table), retry_redis_after_s=5,
-                               clock=lambda: now[0])
+    lock = FallbackSessionLock(
+        dead, DynamoSessionLock(aws.dynamodb, aws.table), retry_redis_after_s=5, clock=lambda: now[0]
+    )
     first = lock.acquire(KEY, ttl_s=30)
     assert first is not None
     assert lock.release(KEY, first) is True  # Redis not even tried: DynamoDB released it
     now[0] = 10.0
     second = lock.acquire(KEY, ttl_s=30)  # Redis tried again, still down: DynamoDB again
     assert second is not None and second > first
+
+
+def test_an_unreachable_dynamodb_is_unavailable_for_the_dynamodb_and_fallback_locks() -> None:
+    dynamo = DynamoSessionLock(dead_dynamodb(), "ruche-main")
+    fallback = FallbackSessionLock(RedisSessionLock(dead_redis()), dynamo)
+    for lock in (dynamo, fallback):
+        with pytest.raises(Unavailable):
+            lock.acquire(KEY, ttl_s=30)
+        with pytest.raises(Unavailable):
+            lock.release(KEY, 1)

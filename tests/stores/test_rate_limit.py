@@ -61,7 +61,8 @@ def stopped_redis(redis_server: RedisServer, redis_client: redis.Redis) -> Itera
 
 
 def test_requests_fall_back_to_dynamodb_while_redis_is_down_and_return_after_a_cool_down(
-        any_aws: Aws, redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    any_aws: Aws, redis_server: RedisServer, redis_client: redis.Redis
+) -> None:
     dynamo = DynamoRateLimiter(any_aws.dynamodb, any_aws.table)
     clock = Clock()
     client = redis.Redis.from_url(redis_server.url, socket_connect_timeout=1, socket_timeout=1)
@@ -74,8 +75,9 @@ def test_requests_fall_back_to_dynamodb_while_redis_is_down_and_return_after_a_c
         # DynamoDB counts from zero: two more pass, the third is refused.
         assert [limiter.check("acme", 2, MINUTE + 1).allowed for _ in range(3)] == [True, True, False]
         assert limiter.is_degraded is True
-        counter = any_aws.dynamodb.get_item(TableName=any_aws.table, Key={
-            "pk": {"S": "T#acme#RATE"}, "sk": {"S": f"W#{int(MINUTE // 60)}"}})["Item"]
+        counter = any_aws.dynamodb.get_item(
+            TableName=any_aws.table, Key={"pk": {"S": "T#acme#RATE"}, "sk": {"S": f"W#{int(MINUTE // 60)}"}}
+        )["Item"]
         assert counter["count"]["N"] == "3"
     finally:
         redis_server.start()

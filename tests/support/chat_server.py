@@ -62,7 +62,8 @@ class ChatServer:
         self.requests: list[Received] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="chat-server", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="chat-server", daemon=True)
 
     @property
     def port(self) -> int:
@@ -83,9 +84,10 @@ class ChatServer:
 
     def stop(self) -> None:
         self._stopping.set()  # releases stalled handlers at once
-        self._server.shutdown()
+        if self._thread.is_alive():
+            self._server.shutdown()
+            self._thread.join(timeout=5)
         self._server.server_close()
-        self._thread.join(timeout=5)
 
     def __enter__(self) -> ChatServer:
         return self.start()
@@ -187,7 +189,7 @@ def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up (a stalled answer after its timeout): expected
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        def log_message(self, format: str, *args: Any) -> None:
             return  # keep test output quiet
 
     return Handler

@@ -1,0 +1,37 @@
+"""Deliver a committed turn's reply through its channel, at most once per turn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain.errors import RucheError
+from chalicelib.domain.session import SessionKey
+from chalicelib.runtime.log import logger
+from chalicelib.runtime.services import Services
+
+DELIVERY_KEY_TTL_S = 7 * 86_400
+# Channels whose replies are read back by the client (transcript polling, the API's answer).
+_PULLED = frozenset({"api", "webchat"})
+
+
+def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_id: str, reply: str, *,
+                  reply_to: dict[str, Any]) -> bool:
+    """Send the reply once. False when nothing was sent: pulled channel, already sent, or failed."""
+    if key.channel in _PULLED or binding_id is None:
+        return False
+    if not svc.dedupe.first_sighting(key.tenant_id, "delivery", turn_id, DELIVERY_KEY_TTL_S):
+        logger.info("reply already delivered for this turn: not sent again")
+        return False
+    binding = svc.bindings.get(binding_id)
+    if binding is None or binding.tenant_id != key.tenant_id:
+        logger.warning("binding gone before delivery: reply not sent")
+        return False
+    from chalicelib.channels import adapter_for
+
+    try:
+        adapter_for(binding.channel).send(binding, reply_to, reply)
+    except RucheError as exc:
+        logger.warning("reply delivery failed", extra={"error_code": exc.code, "channel": key.channel})
+        return False
+    logger.info("reply delivered", extra={"channel": key.channel})
+    return True

@@ -1,0 +1,192 @@
+"""The queue worker: logical turns per session from SQS FIFO records, partial batch failures."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.domain.session import SessionKey
+from chalicelib.runtime.local_worker import lambda_event, poll_once
+from chalicelib.runtime.services import Services
+from chalicelib.runtime.worker import handle_batch
+from tests.api.harness import Api
+from tests.support.chat_server import ChatServer
+
+AGENT = "helpdesk"
+BUNDLE: dict[str, Any] = {
+    "agent": {"name": "Helpdesk", "config": {"enforcement": {"max_regeneration_attempts": 1}}},
+    "templates": [{"id": "safe", "mode": "fallback", "text": "Someone will get back to you."}],
+    "rules": [{"id": "greet", "condition": "the user says hello", "action": "Greet the user warmly."}],
+}
+
+
+class Queue:
+    """What ingest does for each inbound message (inbox, then the FIFO queue), and the worker's side."""
+
+    def __init__(self, api: Api) -> None:
+        self.api, self.svc = api, api.services
+        self.tenant_id, self.key = api.new_tenant()
+        assert api.call("PUT", f"/v1/agents/{AGENT}", self.key, BUNDLE).status_code == 200
+        self._sent = 0
+
+    def session_key(self, user: str) -> SessionKey:
+        return SessionKey(tenant_id=self.tenant_id, agent_id=AGENT, channel="twilio", user_id=user)
+
+    def send(self, user: str, text: str, *, at: float | None = None) -> str:
+        svc: Services = self.svc
+        key = self.session_key(user)
+        interlocutor = svc.interlocutors.resolve(self.tenant_id, "twilio", user)
+        session = svc.sessions.open(key, interlocutor, time.time())
+        self._sent += 1
+        message_id = f"SM{self._sent:06d}"
+        svc.inbox.append(key, message_id, text, at or time.time())
+        body = {"kind": "turn", "tenant_id": self.tenant_id, "agent_id": AGENT, "channel": "twilio",
+                "session_id": session.session_id, "user_id": user, "message_id": message_id, "text": text}
+        svc.sqs.send_message(QueueUrl=svc.settings.turn_queue_url, MessageBody=json.dumps(body),
+                             MessageGroupId=key.as_string().replace("|", "-"), MessageDeduplicationId=message_id)
+        return session.session_id
+
+    def drain(self, rounds: int = 60) -> None:
+        for _ in range(rounds):
+            if poll_once(self.svc, wait_s=0) == 0:
+                return
+
+    def transcript(self, session_id: str) -> list[tuple[str, str]]:
+        return [(message.role, message.text) for message in self.svc.sessions.messages(self.tenant_id, session_id)]
+
+    def records(self, session_id: str) -> list[Any]:
+        return list(self.svc.sessions.turns(self.tenant_id, session_id, limit=100).items)
+
+
+@pytest.fixture
+def queue(api: Api) -> Queue:
+    return Queue(api)
+
+
+def test_messages_waiting_together_are_answered_as_one_turn(queue: Queue) -> None:
+    session_id = queue.send("+15550001", "hello")
+    queue.send("+15550001", "are you there?")
+    queue.drain()
+    records = queue.records(session_id)
+    assert len(records) == 1
+    assert records[0].message == "hello\nare you there?"
+    assert [role for role, _ in queue.transcript(session_id)] == ["user", "agent"]
+
+
+def test_order_is_kept_for_fifty_messages_over_five_sessions(queue: Queue) -> None:
+    sessions = {}
+    for index in range(50):
+        user = f"+1555000{index % 5}"
+        sessions[user] = queue.send(user, f"message {index // 5} from {user}")
+    queue.drain()
+    for user, session_id in sessions.items():
+        said = "\n".join(text for role, text in queue.transcript(session_id) if role == "user").split("\n")
+        assert said == [f"message {n} from {user}" for n in range(10)]
+        assert all(record.reply for record in queue.records(session_id))
+
+
+def test_a_crashing_message_fails_alone_and_the_rest_of_the_batch_succeeds(queue: Queue) -> None:
+    good = queue.send("+15550009", "hello")
+    queue.svc.sqs.send_message(QueueUrl=queue.svc.settings.turn_queue_url, MessageBody="{not json",
+                               MessageGroupId="poison", MessageDeduplicationId="poison-1")
+    received = queue.svc.sqs.receive_message(QueueUrl=queue.svc.settings.turn_queue_url, MaxNumberOfMessages=10,
+                                             AttributeNames=["All"])["Messages"]
+    event = lambda_event(received, "arn:aws:sqs:us-east-1:123456789012:ruche-test-turns.fifo")
+    result = handle_batch(event, None, queue.svc)
+    poison_id = next(m["MessageId"] for m in received if m["Body"] == "{not json")
+    assert result["batchItemFailures"] == [{"itemIdentifier": poison_id}]
+    assert len(queue.records(good)) == 1
+
+
+def test_a_retried_record_never_runs_a_second_turn(queue: Queue) -> None:
+    session_id = queue.send("+15550010", "hello")
+    received = queue.svc.sqs.receive_message(QueueUrl=queue.svc.settings.turn_queue_url, MaxNumberOfMessages=10,
+                                             AttributeNames=["All"])["Messages"]
+    event = lambda_event(received, "arn:aws:sqs:us-east-1:123456789012:ruche-test-turns.fifo")
+    for _ in range(3):  # Lambda may hand the same record again (a timeout after the commit)
+        assert handle_batch(event, None, queue.svc) == {"batchItemFailures": []}
+    assert len(queue.records(session_id)) == 1
+
+
+def test_a_message_younger_than_the_accumulation_window_holds_its_session(queue: Queue) -> None:
+    held = dict(BUNDLE, agent={"name": "Helpdesk", "config": {"session": {"accumulation_window_ms": 5000}}})
+    assert queue.api.call("PUT", f"/v1/agents/{AGENT}", queue.key, held).status_code == 200
+    session_id = queue.send("+15550011", "hello")
+    received = queue.svc.sqs.receive_message(QueueUrl=queue.svc.settings.turn_queue_url, MaxNumberOfMessages=10,
+                                             AttributeNames=["All"])["Messages"]
+    event = lambda_event(received, "arn:aws:sqs:us-east-1:123456789012:ruche-test-turns.fifo")
+    result = handle_batch(event, None, queue.svc)
+    assert result["batchItemFailures"] == [{"itemIdentifier": received[0]["MessageId"]}]
+    assert queue.records(session_id) == []
+    # Once the window has passed, the same record runs the turn.
+    queue.send("+15550011", "still there?", at=time.time() - 10)
+    queue.svc.inbox.take_all(queue.session_key("+15550011"))
+    queue.svc.inbox.append(queue.session_key("+15550011"), "late", "hello again", time.time() - 10)
+    assert handle_batch(event, None, queue.svc) == {"batchItemFailures": []}
+    assert len(queue.records(session_id)) == 1
+
+
+@pytest.fixture
+def slow_model() -> Iterator[ChatServer]:
+    with ChatServer() as server:
+        yield server
+
+
+def test_a_message_arriving_during_a_turn_supersedes_its_reply(queue: Queue, slow_model: ChatServer,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a model slow enough for the user to write again while the first turn runs
+    monkeypatch.setenv("RUCHE_ALLOW_PRIVATE_NETWORK", "true")
+    from chalicelib.runtime.services import reset_services, services
+
+    reset_services()
+    queue.svc = services()
+    assert queue.svc.secrets is not None
+    queue.api.call("PUT", "/v1/secrets/k", queue.key, {"value": "sk"})
+    config = {"llm": {"provider": "openai", "base_url": slow_model.base_url, "api_key_secret": "k",
+                      "max_retries": 0, "timeout_s": 5}}
+    assert queue.api.call("PUT", "/v1/config", queue.key, config).status_code == 200
+    understood = {"intent": "", "language": "en", "values": {}, "applicable_rules": [], "scenario_signal": "none",
+                  "scenario_id": None, "conditions_true": [], "confirmed": False}
+    slow_model.reply_json(understood)
+    slow_model.stall(1.0, "First answer.")
+    slow_model.reply_json(understood)
+    slow_model.reply("Answer to both.")
+    session_id = queue.send("+15550012", "I need help")
+    later = threading.Timer(0.4, lambda: queue.send("+15550012", "with my bill"))
+    later.start()
+    # WHEN the worker runs the first turn, then the next record
+    queue.drain()
+    later.join()
+    queue.drain()
+    # THEN the first reply was dropped and one turn answered both messages
+    records = queue.records(session_id)
+    assert [record.reply for record in records] == ["Answer to both."]
+    assert records[0].message == "I need help\nwith my bill"
+
+
+def test_with_redis_stopped_mid_run_no_message_is_lost(api: Api, redis_server: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.runtime.services import reset_services, services
+    from tests.conftest import RedisServer
+
+    assert isinstance(redis_server, RedisServer)
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    reset_services()
+    api.services = services()
+    queue = Queue(api)
+    first = queue.send("+15550020", "hello")
+    queue.drain()
+    redis_server.stop()
+    try:
+        # Redis is down: inbox, locks and dedupe fall back to DynamoDB, and the turn still runs.
+        second = queue.send("+15550020", "are you still there?")
+        queue.drain()
+        assert second == first
+        assert [record.message for record in queue.records(first)] == ["hello", "are you still there?"]
+    finally:
+        redis_server.start()
