@@ -10,13 +10,14 @@ from typing import Any
 
 from chalice.app import Chalice, Response, SQSEvent
 
-from chalicelib.api import admin, channels, sessions
+from chalicelib.api import admin, channels, event_endpoints, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import base_url_of, body_of, model_of, page_of, query_of, require_admin, tenant_of
 from chalicelib.api.openapi import document
 from chalicelib.api.pagination import paginate
-from chalicelib.runtime import agents, interlocutors, turns, worker
+from chalicelib.api.webchat_page import page as webchat_page_html
+from chalicelib.runtime import agents, idempotency, ingest, interlocutors, lifecycle, turns, worker
 from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
@@ -243,9 +244,11 @@ def delete_binding(agent_id: str, binding_id: str) -> Response:
 def get_interlocutor(agent_id: str, interlocutor_id: str) -> Response:
     request = _request()
     history = (query_of(request, "history") or "").lower() in {"true", "1", "yes"}
-    return json_response(
-        interlocutors.get(services(), tenant_of(request), agent_id, interlocutor_id, history=history)
-    )
+    page = page_of(request)
+    view = interlocutors.get(services(), tenant_of(request), agent_id, interlocutor_id, history=history)
+    if history:  # the value history is the one list of this view: ?limit= and next_cursor page it
+        view["history"], view["next_cursor"] = paginate(view["history"], page)
+    return json_response(view)
 
 
 @app.route(AGENT + "/interlocutors/{interlocutor_id}", methods=["PATCH"], content_types=BODY_TYPES)
@@ -270,7 +273,7 @@ def post_turn(agent_id: str) -> Response:
     request = _request()
     tenant = tenant_of(request)
     body = model_of(request, turns.TurnRequest)
-    reply = turns.run_sync(services(), tenant, agent_id, body, request.headers.get("idempotency-key"))
+    reply = idempotency.run_sync_once(services(), tenant, agent_id, body, request.headers.get("idempotency-key"))
     return json_response(reply.model_dump(mode="json"))
 
 
@@ -288,7 +291,96 @@ def session_turns(agent_id: str, session_id: str) -> Response:
 def session_messages(agent_id: str, session_id: str) -> Response:
     request = _request()
     after = query_of(request, "after")
-    return json_response(sessions.messages(services(), tenant_of(request), agent_id, session_id, after))
+    return json_response(
+        sessions.messages(services(), tenant_of(request), agent_id, session_id, after, page=page_of(request))
+    )
+
+
+@app.route(AGENT + "/sessions/{session_id}/resume", methods=["POST"])
+@api_call
+def resume_session(agent_id: str, session_id: str) -> Response:
+    return json_response(lifecycle.resume(services(), tenant_of(_request()), agent_id, session_id))
+
+
+@app.route(AGENT + "/sessions/{session_id}/end", methods=["POST"])
+@api_call
+def end_session(agent_id: str, session_id: str) -> Response:
+    return json_response(lifecycle.end(services(), tenant_of(_request()), agent_id, session_id))
+
+
+# --- outbound event endpoints ---------------------------------------------------------------------
+EVENT_ENDPOINT = "/v1/event-endpoints/{endpoint_id}"
+
+
+@app.route("/v1/event-endpoints", methods=["GET"])
+@api_call
+def list_event_endpoints() -> Response:
+    request = _request()
+    found, cursor = paginate(event_endpoints.list_endpoints(services(), tenant_of(request)), page_of(request))
+    return json_response({"event_endpoints": found, "next_cursor": cursor})
+
+
+@app.route(EVENT_ENDPOINT, methods=["PUT"], content_types=BODY_TYPES)
+@api_call
+def put_event_endpoint(endpoint_id: str) -> Response:
+    tenant = tenant_of(_request())
+    body = model_of(_request(), event_endpoints.EventEndpointPut)
+    return json_response(event_endpoints.put(services(), tenant, endpoint_id, body))
+
+
+@app.route(EVENT_ENDPOINT, methods=["GET"])
+@api_call
+def get_event_endpoint(endpoint_id: str) -> Response:
+    return json_response(event_endpoints.get(services(), tenant_of(_request()), endpoint_id))
+
+
+@app.route(EVENT_ENDPOINT, methods=["DELETE"])
+@api_call
+def delete_event_endpoint(endpoint_id: str) -> Response:
+    event_endpoints.delete(services(), tenant_of(_request()), endpoint_id)
+    return json_response(None, 204)
+
+
+# --- channel webhooks (signed by the provider, no tenant key) -------------------------------------
+WEBHOOK = "/v1/webhooks/{channel}/{binding_id}"
+WEBCHAT = "/v1/webhooks/webchat/{binding_id}"
+
+
+@app.route(WEBHOOK, methods=["POST"], content_types=["application/x-www-form-urlencoded", "application/json"])
+@api_call
+def channel_webhook(channel: str, binding_id: str) -> Response:
+    return _webhook(channel, binding_id)
+
+
+@app.route(WEBHOOK, methods=["GET"])
+@api_call
+def channel_webhook_check(channel: str, binding_id: str) -> Response:
+    return _webhook(channel, binding_id)  # the WhatsApp Cloud verification handshake
+
+
+def _webhook(channel: str, binding_id: str) -> Response:
+    request, query = _request(), _request().query_params or {}
+    answer = ingest.ingest_webhook(
+        services(), channel, binding_id, method=request.method, headers=request.headers, query=query,
+        raw_body=request.raw_body or b"",
+        url=ingest.webhook_request_url(base_url_of(request), channel, binding_id, query),
+    )
+    return Response(body=answer.body, status_code=answer.status, headers={"Content-Type": answer.content_type})
+
+
+@app.route(WEBCHAT + "/messages", methods=["GET"])
+@api_call
+def webchat_messages(binding_id: str) -> Response:
+    request = _request()
+    after = query_of(request, "after")
+    return json_response(ingest.webchat_messages(services(), binding_id, request.headers, after))
+
+
+@app.route(WEBCHAT + "/page", methods=["GET"])
+@api_call
+def webchat_page(binding_id: str) -> Response:
+    html = webchat_page_html(services(), binding_id)
+    return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
 
 
 # --- the turn queue ---------------------------------------------------------------------------------

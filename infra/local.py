@@ -82,11 +82,14 @@ class Options:
 def parse_options(argv: list[str] | None) -> Options:
     env = os.environ
     parser = argparse.ArgumentParser(prog="python -m infra.local", description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=int(env.get("RUCHE_LOCAL_PORT", "8000")))
-    parser.add_argument("--aws-port", type=int, default=int(env.get("RUCHE_LOCAL_AWS_PORT", "4566")))
-    parser.add_argument("--tools-port", type=int, default=int(env.get("RUCHE_LOCAL_TOOLS_PORT", "8765")))
+    parser.add_argument("--port", type=int, default=int(env.get("RUCHE_LOCAL_PORT", "8000")),
+                        help="chalice local's port (env RUCHE_LOCAL_PORT, default 8000)")
+    parser.add_argument("--aws-port", type=int, default=int(env.get("RUCHE_LOCAL_AWS_PORT", "4566")),
+                        help="moto_server's port (env RUCHE_LOCAL_AWS_PORT, default 4566)")
+    parser.add_argument("--tools-port", type=int, default=int(env.get("RUCHE_LOCAL_TOOLS_PORT", "8765")),
+                        help="the demo tools' port, 0 = any free one (env RUCHE_LOCAL_TOOLS_PORT)")
     logs = Path(env.get("RUCHE_LOCAL_LOGS") or ROOT / ".local" / "logs")
-    parser.add_argument("--logs", type=Path, default=logs)
+    parser.add_argument("--logs", type=Path, default=logs, help="log folder (env RUCHE_LOCAL_LOGS)")
     parser.add_argument("--no-autoreload", action="store_true", help="do not restart chalice local on edits")
     args = parser.parse_args(argv)
     return Options(

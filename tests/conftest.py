@@ -106,7 +106,7 @@ class RedisServer:
 
 
 def start_redis_process(port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(  # noqa: S603 - a binary we ship, arguments we build
+    process = subprocess.Popen(
         [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -161,7 +161,7 @@ class MotoEndpoint:
 def moto_endpoint() -> Iterator[MotoEndpoint]:
     """A real `moto_server` (the LocalStack-compatible endpoint) on a free port, for over-HTTP tests."""
     port = free_port()
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [moto_server_binary(), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

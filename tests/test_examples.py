@@ -153,3 +153,13 @@ def test_demo_line_check_reports_outages_and_suspended_lines(demo_tools: DemoToo
 
     assert outage["outage"] is True and outage["line_status"] == "active"
     assert suspended["outage"] is False and suspended["line_status"] == "suspended"
+
+
+def test_the_bundle_shown_in_the_readme_is_valid() -> None:
+    readme = (EXAMPLES.parent.parent / "README.md").read_text()
+    snippet = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+
+    bundle = parse_bundle(yaml.safe_load(snippet))
+
+    assert bundle.tool("issue_refund") is not None
+    assert {template.mode for template in bundle.templates} == set(TemplateMode)

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
+from chalicelib.api.limits import RATE_GATE
 from chalicelib.domain.config import Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
@@ -58,6 +59,7 @@ def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, A
             base_url, services.platform_config.network.allow_private, at_publish=True, path="llm.base_url"
         )
     services.config_store.put_tenant_layer(tenant_id, layer)
+    RATE_GATE.forget(tenant_id)  # a new rate_limit.requests_per_minute applies at once here
     return layer
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from chalicelib.api.auth import Caller, authenticate, authenticate_admin
 from chalicelib.api.body import parse_model, read_document
 from chalicelib.api.channels import base_url
+from chalicelib.api.limits import RATE_GATE
 from chalicelib.api.pagination import PageRequest, page_request
 from chalicelib.runtime.services import services
 
@@ -18,8 +19,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def tenant_of(request: Request) -> str:
-    """The tenant of the request's API key (never of its body). Raises Unauthorized."""
-    caller: Caller = authenticate(request.headers, services().tenants)
+    """The tenant of the request's API key (never of its body), counted against its rate limit.
+
+    Raises Unauthorized, RateLimited.
+    """
+    svc = services()
+    caller: Caller = authenticate(request.headers, svc.tenants)
+    RATE_GATE.check(svc, caller.tenant_id)
     return caller.tenant_id
 
 

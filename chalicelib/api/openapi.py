@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from chalicelib.api.admin import SecretPut, TenantCreate
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES
 from chalicelib.api.channels import BindingCreate, BindingUpdate
+from chalicelib.api.event_endpoints import EventEndpointPut
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.runtime.agents import ITEM_KINDS, RollbackRequest
 from chalicelib.runtime.interlocutors import InterlocutorPatch
@@ -37,12 +38,20 @@ class Route:
     query: tuple[str, ...] = ()
     headers: tuple[str, ...] = ()
     free_body: str | None = None  # a body that is not one model (a config layer, one agent item)
+    conflicts: bool = False  # answers 409 (besides a stale If-Match)
 
 
 _AGENT = "/v1/agents/{agent_id}"
 ROUTES: tuple[Route, ...] = (
     Route("/health", "GET", "Liveness", auth="none"),
     Route("/v1/openapi.json", "GET", "This document", auth="none"),
+    Route("/v1/webhooks/{channel}/{binding_id}", "POST", "Inbound channel webhook (provider-signed)", auth="none",
+          status=200),
+    Route("/v1/webhooks/{channel}/{binding_id}", "GET", "WhatsApp Cloud verification handshake", auth="none",
+          query=("hub.mode", "hub.verify_token", "hub.challenge")),
+    Route("/v1/webhooks/webchat/{binding_id}/messages", "GET", "A webchat visitor's transcript", auth="none",
+          query=("after",), headers=("X-Visitor-Token",)),
+    Route("/v1/webhooks/webchat/{binding_id}/page", "GET", "A page for trying the agent in a browser", auth="none"),
     Route(
         "/v1/tenants",
         "POST",
@@ -105,7 +114,7 @@ ROUTES: tuple[Route, ...] = (
         f"{_AGENT}/interlocutors/{{interlocutor_id}}",
         "GET",
         "Persistent fields and identities",
-        query=("history",),
+        query=("history", "limit", "cursor"),
     ),
     Route(
         f"{_AGENT}/interlocutors/{{interlocutor_id}}",
@@ -121,6 +130,7 @@ ROUTES: tuple[Route, ...] = (
         body=TurnRequest,
         reply=TurnReply,
         headers=("Idempotency-Key",),
+        conflicts=True,
     ),
     Route(
         f"{_AGENT}/sessions/{{session_id}}/turns",
@@ -128,7 +138,28 @@ ROUTES: tuple[Route, ...] = (
         "The session's turn records",
         query=("limit", "cursor"),
     ),
-    Route(f"{_AGENT}/sessions/{{session_id}}/messages", "GET", "The session's transcript", query=("after",)),
+    Route(
+        f"{_AGENT}/sessions/{{session_id}}/messages",
+        "GET",
+        "The session's transcript",
+        query=("after", "limit", "cursor"),
+    ),
+    Route(f"{_AGENT}/sessions/{{session_id}}/resume", "POST", "Hand a session back to the agent after a handoff",
+          conflicts=True),
+    Route(f"{_AGENT}/sessions/{{session_id}}/end", "POST", "End a session; the user's next turn opens a new one"),
+    Route("/v1/event-endpoints", "GET", "The tenant's event endpoints", query=("limit", "cursor")),
+    Route(
+        "/v1/event-endpoints/{endpoint_id}",
+        "PUT",
+        "Register or replace an outbound event endpoint (signed with its secret)",
+        body=EventEndpointPut,
+    ),
+    Route(
+        "/v1/event-endpoints/{endpoint_id}",
+        "GET",
+        "An event endpoint with its last delivery failure (never its secret)",
+    ),
+    Route("/v1/event-endpoints/{endpoint_id}", "DELETE", "Remove an event endpoint", status=204),
 )
 
 _ERROR = {
@@ -235,7 +266,7 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {str(route.status): success}
     codes = ["400", "413", "422"] if route.body or route.free_body else []
     codes += [] if route.auth == "none" else ["401", "404"]
-    codes += ["409"] if "If-Match" in route.headers else []
+    codes += ["409"] if "If-Match" in route.headers or route.conflicts else []
     codes += ["429", "500"]
     responses.update({code: error for code in codes})
     return responses

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api.pagination import PageRequest
+from chalicelib.api.pagination import MAX_LIMIT, PageRequest, paginate
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.session import Session
 from chalicelib.runtime.services import Services
@@ -20,12 +20,16 @@ def turns(
 
 
 def messages(
-    services: Services, tenant_id: str, agent_id: str, session_id: str, after: str | None
+    services: Services, tenant_id: str, agent_id: str, session_id: str, after: str | None,
+    *, page: PageRequest | None = None,
 ) -> dict[str, Any]:
-    """{"messages": [{message_id, role, text, created_at}]} oldest first, after `after` if given."""
+    """{"messages": [{message_id, role, text, created_at}], "next_cursor"} oldest first, after
+    `after` if given; `page` (?limit=, ?cursor=) pages what follows `after`."""
     _owned(services, tenant_id, agent_id, session_id)
     found = services.sessions.messages(tenant_id, session_id, after=after or None)
+    found, next_cursor = paginate(found, page or PageRequest(limit=MAX_LIMIT, cursor=None))
     return {
+        "next_cursor": next_cursor,
         "messages": [
             {
                 "message_id": message.message_id,

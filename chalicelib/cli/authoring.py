@@ -23,7 +23,7 @@ def agent_path(agent_id: str) -> str:
     return f"/v1/agents/{urllib.parse.quote(agent_id, safe='')}"
 
 
-@click.command()
+@click.command(short_help="Check a bundle offline (errors with file:line).")
 @click.argument("path", type=BUNDLE_PATH)
 def validate(path: Path) -> None:
     """Check the bundle at PATH offline, with exactly the validation the API runs.
@@ -38,7 +38,7 @@ def validate(path: Path) -> None:
     click.echo(f"{path}: valid bundle for {bundle.agent.name!r} ({_summary(bundle)})")
 
 
-@click.command()
+@click.command(short_help="Publish a bundle as a new version of an agent.")
 @click.argument("path", type=BUNDLE_PATH)
 @click.option("--agent", "agent_id", required=True, metavar="ID", help="The agent to publish to.")
 @click.option(
@@ -61,7 +61,7 @@ def push(path: Path, agent_id: str, if_match: int | None, url: str | None, key: 
     click.echo(f"published {agent_id} version {answer.get('version')} ({_summary(bundle)})")
 
 
-@click.command()
+@click.command(short_help="Fetch a published bundle as YAML.")
 @click.argument("agent_id", metavar="ID")
 @click.option(
     "-o",
@@ -69,9 +69,7 @@ def push(path: Path, agent_id: str, if_match: int | None, url: str | None, key: 
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the bundle to FILE instead of standard output.",
 )
-@click.option(
-    "--version", "version", type=click.IntRange(min=1), help="An older version instead of the latest."
-)
+@click.option("--version", "version", type=click.IntRange(min=1), help="An older version instead of the latest.")
 @server_options
 def pull(agent_id: str, output: Path | None, version: int | None, url: str | None, key: str | None) -> None:
     """Fetch agent ID's published bundle as YAML that `validate` and `push` accept."""

@@ -122,9 +122,7 @@ def _merge(parts: list[tuple[str, tuple[Any, yaml.Node | None]]], origin: str) -
         name, (document, node) = parts[0]
         source = BundleSource(document=document if isinstance(document, dict) else {}, origin=name)
         if not isinstance(document, dict):
-            raise CliFailure(
-                f"{name}:1: an agent bundle must be a mapping with at least `agent`", CHECK_FAILED
-            )
+            raise CliFailure(f"{name}:1: an agent bundle must be a mapping with at least `agent`", CHECK_FAILED)
         source.places[()] = (name, 1)
         record_places(source.places, node, (), name)
         return source
@@ -140,9 +138,7 @@ def _merge(parts: list[tuple[str, tuple[Any, yaml.Node | None]]], origin: str) -
             )
         for key_node, value_node in node.value:
             key = key_node.value
-            _merge_section(
-                source=source, merged=merged, key=key, value=document.get(key), node=value_node, name=name
-            )
+            _merge_section(source=source, merged=merged, key=key, value=document.get(key), node=value_node, name=name)
     return source
 
 
@@ -151,9 +147,7 @@ def _merge_section(
 ) -> None:
     line = node.start_mark.line + 1
     if key not in merged:
-        merged[key] = (
-            list(value) if isinstance(value, list) else (dict(value) if isinstance(value, dict) else value)
-        )
+        merged[key] = list(value) if isinstance(value, list) else (dict(value) if isinstance(value, dict) else value)
         source.places[(key,)] = (name, line)
         record_places(source.places, node, (key,), name)
         return
@@ -178,9 +172,7 @@ def _merge_section(
             source.places[(key, sub_key.value)] = (name, sub_key.start_mark.line + 1)
         return
     first, _ = source.where(key)
-    raise CliFailure(
-        f"{name}:{line}: {key}: also defined in {first}, and the two cannot be merged", CHECK_FAILED
-    )
+    raise CliFailure(f"{name}:{line}: {key}: also defined in {first}, and the two cannot be merged", CHECK_FAILED)
 
 
 def record_places(

@@ -81,8 +81,7 @@ class ApiClient:
             return json.loads(raw)
         except ValueError:
             raise CliFailure(
-                f"{self._server.url} answered {method} {path} with something that is not JSON: "
-                "is it a Ruche server?"
+                f"{self._server.url} answered {method} {path} with something that is not JSON: is it a Ruche server?"
             ) from None
 
 

@@ -76,9 +76,7 @@ def resolve_server(
         )
     if not chosen_url.startswith(("http://", "https://")):
         where = "--url" if url else ("RUCHE_URL" if env.get("RUCHE_URL") else str(source))
-        raise CliFailure(
-            f"{where}: the server address must start with http:// or https:// (got {chosen_url!r})"
-        )
+        raise CliFailure(f"{where}: the server address must start with http:// or https:// (got {chosen_url!r})")
     return Server(url=chosen_url.rstrip("/"), api_key=chosen_key or None)
 
 

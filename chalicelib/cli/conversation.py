@@ -20,11 +20,9 @@ QUIT = {"/quit", "/exit", "/q"}
 CHANNELS = click.Choice([name.value for name in ChannelName])
 
 
-@click.command()
+@click.command(short_help="Chat with an agent in the terminal.")
 @click.argument("agent_id", metavar="ID")
-@click.option(
-    "--user", "user_id", metavar="USER", help="The channel user id to chat as [default: a new one]."
-)
+@click.option("--user", "user_id", metavar="USER", help="The channel user id to chat as [default: a new one].")
 @click.option(
     "--channel",
     default="api",
@@ -74,22 +72,19 @@ def chat(
         except ApiError as exc:
             if exc.status == 404:
                 raise CliFailure(
-                    f"{exc.api_message}: agent {agent_id!r}"
-                    + (f" or session {session_id!r}" if session_id else "")
+                    f"{exc.api_message}: agent {agent_id!r}" + (f" or session {session_id!r}" if session_id else "")
                 ) from None
             raise
         if session_id is None:
             session_id = str(answer["session_id"])
         reply = answer.get("reply")
-        click.echo(
-            f"agent> {reply}" if reply is not None else "agent> (silent: a human has the conversation)"
-        )
+        click.echo(f"agent> {reply}" if reply is not None else "agent> (silent: a human has the conversation)")
         click.secho(f"  {outcome_line(Outcome.model_validate(answer.get('outcome') or {}))}", dim=True)
     if session_id:
         click.echo(f"session {session_id}: `ruche explain {session_id} --agent {agent_id}` shows why")
 
 
-@click.command()
+@click.command(short_help="Explain a reply from its turn record.")
 @click.argument("session_id")
 @click.argument("turn_id", required=False)
 @click.option("--agent", "agent_id", required=True, metavar="ID", help="The agent the session belongs to.")
@@ -130,9 +125,7 @@ def session_records(client: ApiClient, agent_id: str, session_id: str) -> list[T
             page: dict[str, Any] = client.get(path, cursor=cursor) or {}
         except ApiError as exc:
             if exc.status == 404:
-                raise CliFailure(
-                    f"session {session_id!r} of agent {agent_id!r} not found ({exc.code})"
-                ) from None
+                raise CliFailure(f"session {session_id!r} of agent {agent_id!r} not found ({exc.code})") from None
             raise
         records += [record_from_json(item) for item in page.get("turns") or []]
         cursor = page.get("next_cursor")

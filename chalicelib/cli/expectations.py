@@ -20,8 +20,7 @@ def check_turn(expect: Expectation, turn: TurnResult) -> list[str]:
         missing = [rule for rule in expect.rules if rule not in outcome.rules]
         if missing:
             misses.append(
-                f"rules: expected {_ids(expect.rules)} applied, got {_ids(outcome.rules)} "
-                f"(missing {_ids(missing)})"
+                f"rules: expected {_ids(expect.rules)} applied, got {_ids(outcome.rules)} (missing {_ids(missing)})"
             )
     if expect.not_rules is not None:
         present = [rule for rule in expect.not_rules if rule in outcome.rules]
@@ -38,9 +37,7 @@ def check_turn(expect: Expectation, turn: TurnResult) -> list[str]:
         statuses = {call.tool_id: call.status for call in turn.record.tool_calls} if turn.record else {}
         for tool_id, status in expect.tools.items():
             if statuses.get(tool_id) != status:
-                misses.append(
-                    f"tools.{tool_id}: expected {status}, got {statuses.get(tool_id, 'not called')}"
-                )
+                misses.append(f"tools.{tool_id}: expected {status}, got {statuses.get(tool_id, 'not called')}")
     return misses
 
 

@@ -44,7 +44,7 @@ class RucheGroup(click.Group):
             ) from None
 
 
-@click.group(cls=RucheGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("ruche", cls=RucheGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ruche", prog_name="ruche")
 def cli() -> None:
     """Ruche: write agents as code, test their conversations, and explain their replies.

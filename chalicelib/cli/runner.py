@@ -76,9 +76,7 @@ class ScriptedLlm:
         by_task: dict[Task, list[Exchange]] = defaultdict(list)
         for exchange in script:
             by_task[exchange.task or "generation"].append(exchange)
-        self._replays = {
-            task: ReplayLlm(items, source="the turn's model script") for task, items in by_task.items()
-        }
+        self._replays = {task: ReplayLlm(items, source="the turn's model script") for task, items in by_task.items()}
         self.problems: list[str] = []
 
     def complete(self, request: LlmRequest) -> LlmResponse:
@@ -150,9 +148,7 @@ class InProcessAgent:
     def values(self, now_s: float | None = None) -> dict[str, Any]:
         """Every live stored value: persistent fields, then the session's."""
         moment = time.time() if now_s is None else now_s
-        live = {
-            name: value.value for name, value in self.interlocutor.fields.items() if value.is_live(moment)
-        }
+        live = {name: value.value for name, value in self.interlocutor.fields.items() if value.is_live(moment)}
         return {**live, **self.session.variables}
 
     def send(self, message: str, llm: LlmProvider | None = None) -> TurnResult:
@@ -175,9 +171,7 @@ class InProcessAgent:
             turn=TurnInput(message=message, channel=self.channel, turn_number=turn_number, now_s=now_s),
             history=tuple((entry.get("role", ""), entry.get("text", "")) for entry in session.history),
         )
-        deps = FocalDeps(
-            llm=llm or self.llm, embedder=self.embedder, tools=self.tools, resolve_config=self.config_for
-        )
+        deps = FocalDeps(llm=llm or self.llm, embedder=self.embedder, tools=self.tools, resolve_config=self.config_for)
         result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
         reply, fields = result.enforced.reply, self.bundle.fields
         ids = {
@@ -243,18 +237,14 @@ class InProcessAgent:
 
     def _keep(self, record: TurnRecord, stamp: str, message: str, reply: str | None) -> None:
         self.records.append(record)
-        self.transcript.append(
-            TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp)
-        )
+        self.transcript.append(TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp))
         if reply is not None:
             self.transcript.append(
                 TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp)
             )
 
 
-def apply_changes(
-    data: InterlocutorData, changes: Sequence[FieldChange], stamp: str, now_s: float
-) -> InterlocutorData:
+def apply_changes(data: InterlocutorData, changes: Sequence[FieldChange], stamp: str, now_s: float) -> InterlocutorData:
     """The interlocutor after a turn: each change a new ACTIVE version (what the store's commit does)."""
     if not changes:
         return data

@@ -95,9 +95,7 @@ def run_in_process(loaded: LoadedTestFile, *, record: bool = False) -> Iterator[
         yield report
 
 
-def run_remote(
-    loaded: LoadedTestFile, client: ApiClient, agent_id: str | None = None
-) -> Iterator[ConversationReport]:
+def run_remote(loaded: LoadedTestFile, client: ApiClient, agent_id: str | None = None) -> Iterator[ConversationReport]:
     """Each conversation against a running stack (POST turns, then the turn records for traces)."""
     agent = agent_id or loaded.agent_id
     if agent is None:
@@ -150,18 +148,12 @@ def run_remote(
         yield report
 
 
-def _base_llm(
-    loaded: LoadedTestFile, bundle: AgentBundle, platform: dict[str, Any], *, record: bool
-) -> LlmProvider:
+def _base_llm(loaded: LoadedTestFile, bundle: AgentBundle, platform: dict[str, Any], *, record: bool) -> LlmProvider:
     cassette = loaded.cassette_path
     if record:
-        config = resolve(
-            layers_for(platform, {}, bundle, channel=None, scenario_id=None, step_id=None)
-        ).config
+        config = resolve(layers_for(platform, {}, bundle, channel=None, scenario_id=None, step_id=None)).config
         api_key = os.environ.get(config.llm.api_key_env) if config.llm.api_key_env else None
-        return build_llm(
-            config.llm, api_key, allow_private=config.network.allow_private, cassette=str(cassette)
-        )
+        return build_llm(config.llm, api_key, allow_private=config.network.allow_private, cassette=str(cassette))
     if cassette.is_file():
         return ReplayLlm.from_file(cassette)
     return OfflineLlm()
@@ -185,9 +177,7 @@ def _with_problems(result: TurnResult, problems: list[str]) -> TurnResult:
     )
 
 
-def _add_turn(
-    report: ConversationReport, number: int, message: str, misses: list[str], result: TurnResult
-) -> None:
+def _add_turn(report: ConversationReport, number: int, message: str, misses: list[str], result: TurnResult) -> None:
     trace = format_record(result.record) if misses and result.record is not None else ""
     report.turns.append(TurnReport(number=number, message=message, misses=misses, trace=trace))
     if misses:

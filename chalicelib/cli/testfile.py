@@ -169,8 +169,7 @@ def load_test_file(path: Path) -> LoadedTestFile:
         spec = TestFile.model_validate(document)
     except ValidationError as exc:
         problems = [
-            (_where(error["loc"]), error["msg"])
-            for error in exc.errors(include_input=False, include_url=False)
+            (_where(error["loc"]), error["msg"]) for error in exc.errors(include_input=False, include_url=False)
         ]
         lines = [source.describe(item_path, message) for item_path, message in problems]
         raise CliFailure("malformed test file:\n" + "\n".join(lines)) from None

@@ -18,19 +18,16 @@ from chalicelib.cli.testfile import CASSETTE_SUFFIX, LoadedTestFile, load_test_f
 SUFFIXES = (".yaml", ".yml")
 
 
-@click.command("test")
+@click.command("test", short_help="Run conversation tests (in-process by default).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--url",
     "url",
     metavar="URL",
-    help="Run against this running stack instead of in-process (key: --key, $RUCHE_API_KEY "
-    "or the config file).",
+    help="Run against this running stack instead of in-process (key: --key, $RUCHE_API_KEY or the config file).",
 )
 @click.option("--key", "key", metavar="KEY", help="Tenant API key, with --url.")
-@click.option(
-    "--agent", "agent_id", metavar="ID", help="With --url: the agent to talk to [default: the file's]."
-)
+@click.option("--agent", "agent_id", metavar="ID", help="With --url: the agent to talk to [default: the file's].")
 @click.option(
     "--record",
     is_flag=True,
@@ -130,16 +127,12 @@ def _show_summary(reports: list[ConversationReport]) -> None:
     for report in reports:
         label = f"{Path(report.file).name}: {report.name}"
         result = report.status + (f" ({report.reason})" if report.status == "skipped" else "")
-        click.echo(
-            f"{label:<{width}}  {len(report.turns):>5}  " + click.style(result, fg=colours[report.status])
-        )
+        click.echo(f"{label:<{width}}  {len(report.turns):>5}  " + click.style(result, fg=colours[report.status]))
     counts = Counter(report.status for report in reports)
     click.echo(
         "\n"
         + ", ".join(
-            f"{counts[status]} {status}"
-            for status in ("passed", "failed", "error", "skipped")
-            if counts[status]
+            f"{counts[status]} {status}" for status in ("passed", "failed", "error", "skipped") if counts[status]
         )
     )
 
@@ -171,9 +164,7 @@ def write_junit(reports: list[ConversationReport], path: Path) -> None:
                 time=f"{report.duration_s:.3f}",
             )
             if report.status == "failed":
-                misses = [
-                    f"turn {turn.number}: {miss}" for turn in report.failed_turns for miss in turn.misses
-                ]
+                misses = [f"turn {turn.number}: {miss}" for turn in report.failed_turns for miss in turn.misses]
                 failure = ET.SubElement(case, "failure", message=misses[0])
                 failure.text = "\n".join(misses + [turn.trace for turn in report.failed_turns if turn.trace])
             elif report.status == "error":

@@ -50,8 +50,7 @@ def format_record(record: TurnRecord) -> str:
     lines += _fallback(record)
     timings = ", ".join(f"{phase} {ms:g} ms" for phase, ms in record.timings_ms.items())
     lines.append(
-        f"  LLM: {record.llm_calls} calls, {record.prompt_tokens} prompt + "
-        f"{record.completion_tokens} completion tokens"
+        f"  LLM: {record.llm_calls} calls, {record.prompt_tokens} prompt + {record.completion_tokens} completion tokens"
     )
     if timings:
         lines.append(f"  timings: {timings}")
@@ -105,8 +104,7 @@ def _attempts(record: TurnRecord) -> list[str]:
         verdict = "compliant" if not attempt.violations else f"{len(attempt.violations)} violation(s)"
         lines.append(f"  attempt {number}: {verdict}: {attempt.reply}")
         lines += [
-            f"    ✗ {violation.rule_id} ({violation.lane}): {violation.message}"
-            for violation in attempt.violations
+            f"    ✗ {violation.rule_id} ({violation.lane}): {violation.message}" for violation in attempt.violations
         ]
         if attempt.not_applicable:
             lines.append(f"    not applicable (no data): {', '.join(attempt.not_applicable)}")

@@ -15,7 +15,7 @@ from chalicelib.domain.expressions import REPLY_NAMES, ExpressionError, compile_
 from chalicelib.domain.interlocutor import FieldDefinition
 from chalicelib.domain.rule import Rule, Scope
 from chalicelib.domain.scenario import Scenario, Step
-from chalicelib.domain.template import Template, TemplateMode
+from chalicelib.domain.template import Template
 from chalicelib.domain.tool import Tool
 
 
@@ -156,8 +156,8 @@ def _reference_problems(bundle: AgentBundle) -> Iterator[tuple[str, str]]:
         yield from check_expression(f"{at}.guard", tool.guard)
 
     for index, scenario in enumerate(bundle.scenarios):
-        yield from _scenario_problems(f"scenarios[{index}]", scenario, templates, tools, fields,
-                                      check_expression)
+        yield from _scenario_problems(f"scenarios[{index}]", scenario, templates=templates, tools=tools,
+                                      fields=fields, check_expression=check_expression)
 
 
 def _layer_problems(path: str, layer: dict[str, Any], at: Layer) -> Iterator[tuple[str, str]]:
@@ -175,7 +175,7 @@ def _scope_problems(at: str, scope: Scope, scenario_id: str | None, step_id: str
         yield f"{at}.step", f"unknown step {step_id!r} in scenario {scenario_id!r}"
 
 
-def _scenario_problems(at: str, scenario: Scenario, templates: dict[str, Template], tools: set[str],
+def _scenario_problems(at: str, scenario: Scenario, *, templates: dict[str, Template], tools: set[str],
                        fields: set[str], check_expression: Any) -> Iterator[tuple[str, str]]:
     step_ids = [step.id for step in scenario.steps]
     yield from _duplicates(f"{at}.steps", step_ids)
@@ -183,11 +183,11 @@ def _scenario_problems(at: str, scenario: Scenario, templates: dict[str, Templat
         yield f"{at}.entry_step", f"unknown step {scenario.entry_step!r}"
     yield from _layer_problems(f"{at}.config", scenario.config, Layer.SCENARIO)
     for index, step in enumerate(scenario.steps):
-        yield from _step_problems(f"{at}.steps[{index}]", step, set(step_ids), templates, tools, fields,
-                                  check_expression)
+        yield from _step_problems(f"{at}.steps[{index}]", step, step_ids=set(step_ids), templates=templates,
+                                  tools=tools, fields=fields, check_expression=check_expression)
 
 
-def _step_problems(at: str, step: Step, step_ids: set[str], templates: dict[str, Template],
+def _step_problems(at: str, step: Step, *, step_ids: set[str], templates: dict[str, Template],
                    tools: set[str], fields: set[str], check_expression: Any) -> Iterator[tuple[str, str]]:
     yield from _layer_problems(f"{at}.config", step.config, Layer.STEP)
     for name in step.field_names():

@@ -131,7 +131,7 @@ def validate_layer(layer: object, at: Layer, path: str = "config") -> list[tuple
     if not isinstance(layer, dict):
         return [(path, "a config layer must be an object")]
     problems: list[tuple[str, str]] = []
-    _check_keys(layer, Config, "", path, at, problems)
+    _check_keys(layer, Config, "", path=path, at=at, problems=problems)
     if problems:
         return problems
     try:
@@ -143,7 +143,7 @@ def validate_layer(layer: object, at: Layer, path: str = "config") -> list[tuple
     return problems
 
 
-def _check_keys(layer: dict[str, object], model: type[BaseModel], prefix: str, path: str,
+def _check_keys(layer: dict[str, object], model: type[BaseModel], prefix: str, *, path: str,
                 at: Layer, problems: list[tuple[str, str]]) -> None:
     for key, value in layer.items():
         dotted = f"{prefix}{key}"
@@ -158,7 +158,7 @@ def _check_keys(layer: dict[str, object], model: type[BaseModel], prefix: str, p
         annotation = model.model_fields[key].annotation
         if isinstance(annotation, type) and issubclass(annotation, Section):
             if isinstance(value, dict):
-                _check_keys(value, annotation, f"{dotted}.", path, at, problems)
+                _check_keys(value, annotation, f"{dotted}.", path=path, at=at, problems=problems)
             elif value is not None:
                 problems.append((f"{path}.{dotted}", "must be an object"))
 

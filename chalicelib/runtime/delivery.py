@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.channels import adapter_for
 from chalicelib.domain.errors import RucheError
 from chalicelib.domain.session import SessionKey
+from chalicelib.runtime.events import emit_event
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 
@@ -26,12 +28,12 @@ def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_i
     if binding is None or binding.tenant_id != key.tenant_id:
         logger.warning("binding gone before delivery: reply not sent")
         return False
-    from chalicelib.channels import adapter_for
-
     try:
         adapter_for(binding.channel).send(binding, reply_to, reply)
     except RucheError as exc:
         logger.warning("reply delivery failed", extra={"error_code": exc.code, "channel": key.channel})
+        emit_event(svc, key.tenant_id, "delivery_failed",
+                   {"turn_id": turn_id, "channel": key.channel, "binding_id": binding_id, "error_code": exc.code})
         return False
     logger.info("reply delivered", extra={"channel": key.channel})
     return True

@@ -7,8 +7,9 @@ lock; the commit's version check is the last line of defence if it was lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chalicelib.domain.config import Config
 from chalicelib.domain.errors import RucheError
@@ -22,6 +23,7 @@ from chalicelib.focal.tools import http_tool_runner
 from chalicelib.focal.types import FocalDeps, TurnContext, TurnInput
 from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, ProviderError
 from chalicelib.providers.tools_http import HttpToolClient
+from chalicelib.runtime.events import emit_turn_events
 from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.runtime.services import Services
@@ -58,9 +60,14 @@ CommitGate = Callable[[FocalResult], bool]
 
 
 def execute_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *,
-                 channel: str, may_commit: CommitGate | None = None) -> TurnDone | None:
+                 channel: str, may_commit: CommitGate | None = None, tenant_layer: dict[str, Any] | None = None,
+                 interlocutor: InterlocutorData | None = None,
+                 inbound: Sequence[tuple[str, str]] = ()) -> TurnDone | None:
     """Run and commit one turn; None when `may_commit` dropped it.
 
+    `tenant_layer` and `interlocutor` are read here when the caller did not batch them already.
+    `inbound`: (message id, text) of each channel message this logical turn answers, so the
+    transcript keeps the ids the channel was given; without it the message gets a new id.
     Raises StaleSession if the session moved on meanwhile.
     """
     tenant_id, now_s = published.tenant_id, time.time()
@@ -69,19 +76,20 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
                    turn_id=turn_id):
         if session.status is SessionStatus.HANDOFF:
             return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s)
-        tenant_layer = svc.config_store.get_tenant_layer(tenant_id)
+        layer = svc.config_store.get_tenant_layer(tenant_id) if tenant_layer is None else tenant_layer
         step = session.scenario
 
         def resolve_for(scenario_id: str | None, step_id: str | None) -> Config:
-            return svc.resolver.for_turn(tenant_layer, published, channel=channel, scenario_id=scenario_id,
+            return svc.resolver.for_turn(layer, published, channel=channel, scenario_id=scenario_id,
                                          step_id=step_id).config
 
         config = resolve_for(step.scenario_id if step else None, step.step_id if step else None)
-        interlocutor = (svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
-                        or InterlocutorData(interlocutor_id=session.interlocutor_id))
+        if interlocutor is None:
+            interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
+        data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
         ctx = TurnContext(
             tenant_id=tenant_id, agent_id=published.agent_id, published=published, config=config,
-            session=session, interlocutor=interlocutor,
+            session=session, interlocutor=data,
             turn=TurnInput(message=message, channel=channel, turn_number=turn_number, now_s=now_s),
             history=tuple((entry.get("role", ""), entry.get("text", "")) for entry in session.history),
         )
@@ -95,8 +103,10 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
         if may_commit is not None and not may_commit(result):
             logger.info("turn superseded by a newer message: reply dropped")
             return None
+        heads = {name: value.version for name, value in data.fields.items()}
+        said = list(inbound) or [(new_id("msg"), message)]
         return _commit(svc, published, session, result, message=message, turn_id=turn_id,
-                       turn_number=turn_number, channel=channel, now_s=now_s)
+                       turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said)
 
 
 def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
@@ -108,7 +118,8 @@ def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
 
 
 def _commit(svc: Services, published: PublishedBundle, session: Session, result: FocalResult, *,
-            message: str, turn_id: str, turn_number: int, channel: str, now_s: float) -> TurnDone:
+            message: str, turn_id: str, turn_number: int, channel: str, now_s: float,
+            heads: dict[str, int], said: list[tuple[str, str]]) -> TurnDone:
     fields = published.bundle.fields
     reply = result.enforced.reply
     stamp = now_iso()
@@ -118,10 +129,13 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
                          channel=channel, message=message, reply=reply, fields=fields, now_iso=stamp)
     after = next_session(session, result, turn_number=turn_number, message=message, reply=reply, fields=fields,
                          now_iso=stamp, now_s=now_s, history_turns=result.config.session.history_turns)
-    transcript = [TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp),
-                  TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp)]
+    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
+                  for message_id, text in said]
+    transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   field_changes=list(result.field_changes), transcript=transcript, now_s=now_s))
+                                   field_changes=list(result.field_changes), transcript=transcript, now_s=now_s,
+                                   field_heads=heads))
+    emit_turn_events(svc, record)  # after the commit: only a committed turn is announced
     logger.info("turn committed", extra={
         "rules": list(result.selected_rules), "llm_calls": result.llm_calls,
         "regeneration_attempts": result.enforced.regeneration_attempts,

@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.worker import handle_batch
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef
+
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def lambda_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+def lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str) -> dict[str, Any]:
     """SQS ReceiveMessage output in the shape Lambda hands a function."""
     return {"Records": [{
         "messageId": message["MessageId"],
@@ -49,8 +52,9 @@ def poll_once(svc: Services, handler: Handler | None = None, wait_s: int = 2) ->
     event = lambda_event(messages, arn)
     result = (handler or (lambda e: handle_batch(e, None, svc)))(event)
     failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
-    done = [{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
-            for index, message in enumerate(messages) if message["MessageId"] not in failed]
+    done: list[DeleteMessageBatchRequestEntryTypeDef] = [
+        {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+        for index, message in enumerate(messages) if message["MessageId"] not in failed]
     if done:
         svc.sqs.delete_message_batch(QueueUrl=queue_url, Entries=done)
     logger.info("batch handled", extra={"records": len(messages), "failed": len(failed)})

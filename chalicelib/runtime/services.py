@@ -37,6 +37,7 @@ from chalicelib.stores.dynamo_dedupe import DynamoDedupeStore
 from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
+from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
 from chalicelib.stores.inbox import SessionInbox
 from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
 from chalicelib.stores.locks import DynamoSessionLock, FallbackSessionLock, RedisSessionLock
@@ -50,6 +51,7 @@ from chalicelib.stores.ports import (
     SessionLock,
     SessionStore,
     TenantStore,
+    TurnReads,
 )
 from chalicelib.stores.rate_limit import DynamoRateLimiter, FallbackRateLimiter, RedisRateLimiter
 
@@ -136,6 +138,10 @@ class Services:
     @functools.cached_property
     def bundles(self) -> BundleStore:
         return DynamoBundleStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def turn_reads(self) -> TurnReads:
+        return DynamoTurnReads(self.dynamodb, self.settings.table)
 
     @functools.cached_property
     def bundle_cache(self) -> BundleCache:

@@ -11,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import now_s
+from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.domain.turn import Outcome
 from chalicelib.runtime.execute import execute_turn
 from chalicelib.runtime.services import Services
-from chalicelib.stores.ports import SessionLock
+from chalicelib.stores.dynamo_sessions import is_open
+from chalicelib.stores.ports import PublishedBundle, SessionLock, TurnStart
 
 # A sync turn waits this long for a running turn of its session (a queued one, say) to finish.
 LOCK_WAIT_S = 25.0
@@ -46,29 +48,52 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
     """Run one turn inside this invocation and answer with its reply and outcome.
 
     Raises NotFound for an unknown agent or a session that is not this tenant's and agent's, and
-    Conflict when another turn of the session keeps the lock past LOCK_WAIT_S.
+    Conflict when another turn of the session keeps the lock past LOCK_WAIT_S. A warm turn makes
+    three DynamoDB round trips: two batched reads under the session lock, and the commit.
     """
-    published = svc.bundle_cache.latest(tenant_id, agent_id)
-    session = _session_for(svc, tenant_id, agent_id, request)
-    with hold_session(svc.session_lock, session.key):
-        current = svc.sessions.get(tenant_id, session.session_id) or session  # fresh, under the lock
-        done = execute_turn(svc, published, current, request.message, channel=request.channel.value)
+    key = _session_key(svc, tenant_id, agent_id, request)
+    with hold_session(svc.session_lock, key):
+        start = svc.turn_reads.start(key)
+        if start.latest_version is None:
+            raise NotFound(f"agent {agent_id!r} not found")
+        published = svc.bundle_cache.version(tenant_id, agent_id, start.latest_version)
+        session, data = _open_session(svc, key, start, published, request.session_id)
+        done = execute_turn(svc, published, session, request.message, channel=key.channel,
+                            tenant_layer=start.tenant_layer, interlocutor=data)
     if done is None:  # only a commit gate drops a turn, and a sync turn has none: never superseded
         raise Conflict("the turn was not committed")
-    return TurnReply(turn_id=done.turn_id, session_id=current.session_id, interlocutor_id=current.interlocutor_id,
+    return TurnReply(turn_id=done.turn_id, session_id=session.session_id, interlocutor_id=session.interlocutor_id,
                      reply=done.reply, outcome=done.outcome)
 
 
-def _session_for(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> Session:
-    if request.session_id is not None:
-        session = svc.sessions.get(tenant_id, request.session_id)
-        if session is None or session.key.agent_id != agent_id:
-            raise NotFound(f"session {request.session_id!r} not found")
-        return session
-    channel = request.channel.value
-    interlocutor_id = svc.interlocutors.resolve(tenant_id, channel, request.user_id)
-    key = SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=channel, user_id=request.user_id)
-    return svc.sessions.open(key, interlocutor_id, now_s())
+def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> SessionKey:
+    """The session key to lock: from the request, or from the named session (which must be ours)."""
+    if request.session_id is None:
+        return SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=request.channel.value,
+                          user_id=request.user_id)
+    session = svc.sessions.get(tenant_id, request.session_id)
+    if session is None or session.key.agent_id != agent_id:
+        raise NotFound(f"session {request.session_id!r} not found")
+    return session.key
+
+
+def _open_session(svc: Services, key: SessionKey, start: TurnStart, published: PublishedBundle,
+                  wanted: str | None) -> tuple[Session, InterlocutorData | None]:
+    """The session this turn runs in, with the interlocutor's live data when it was read with it."""
+    now = now_s()
+    interlocutor_id = start.interlocutor_id or svc.interlocutors.resolve(key.tenant_id, key.channel, key.user_id)
+    session_id = wanted or start.session_id
+    session, data = (svc.turn_reads.session_and_data(key.tenant_id, session_id, interlocutor_id, now)
+                     if session_id else (None, None))
+    if wanted is not None:
+        if session is None:
+            raise NotFound(f"session {wanted!r} not found")
+        return session, data
+    idle_timeout_s = svc.resolver.for_turn(start.tenant_layer, published,
+                                           channel=key.channel).config.session.idle_timeout_s
+    if session is None or not is_open(session, now, idle_timeout_s):
+        session = svc.sessions.open(key, interlocutor_id, now, idle_timeout_s)
+    return session, data
 
 
 @contextmanager

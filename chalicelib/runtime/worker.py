@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.focal.pipeline import FocalResult
 from chalicelib.runtime.delivery import deliver_reply
+from chalicelib.runtime.events import deliver_event, is_event_message
 from chalicelib.runtime.execute import CommitGate, execute_turn
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services, services
@@ -83,6 +84,8 @@ def handle_batch(event: dict[str, Any], context: Any = None, svc: Services | Non
 
 def handle_record(svc: Services, record: SQSRecord) -> None:
     """Run the logical turn this record belongs to, unless an earlier record already answered it."""
+    if is_event_message(record.body):  # outbound events share the turn queue (runtime/events.py)
+        return deliver_event(svc, record)
     message = TurnMessage.model_validate_json(record.body)  # a poison body raises: retried, then DLQ
     session = svc.sessions.get(message.tenant_id, message.session_id)
     if session is None:  # the interlocutor was erased meanwhile: nothing to answer
@@ -110,7 +113,8 @@ def _run_logical_turn(svc: Services, session: Session, message: TurnMessage) -> 
             raise HoldForAccumulation(remaining)
         text = "\n".join(entry.text for entry in pending)
         done = execute_turn(svc, published, current, text, channel=key.channel,
-                            may_commit=_commit_gate(svc, key, pending))
+                            may_commit=_commit_gate(svc, key, pending),
+                            inbound=[(entry.message_id, entry.text) for entry in pending])
     if done is not None and done.reply is not None:
         deliver_reply(svc, message.binding_id, key, done.turn_id, done.reply, reply_to=message.reply_to)
 

@@ -52,8 +52,12 @@ SLICE_BYTES = 300_000  # DynamoDB items stop at 400 KB; keys and attribute names
 _HEAD_PREFIX = "AGENT#"
 
 
-def _head_sk(agent_id: str) -> str:
+def head_sk(agent_id: str) -> str:
+    """The agent's head item under the tenant partition: it names the latest version."""
     return f"{_HEAD_PREFIX}{agent_id}"
+
+
+_head_sk = head_sk
 
 
 def _version_prefix(version: int) -> str:

@@ -13,7 +13,8 @@ from chalicelib.stores.items import DOC_ATTRIBUTE, key, store_edge, tenant_pk, t
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_CONFIG_SK = "CONFIG"
+CONFIG_SK = "CONFIG"
+_CONFIG_SK = CONFIG_SK
 
 
 class DynamoConfigStore:

@@ -17,11 +17,15 @@ from chalicelib.domain.ids import new_id
 from chalicelib.domain.interlocutor import ChannelIdentity, FieldValue, InterlocutorData, ValueStatus
 from chalicelib.stores import items as it
 from chalicelib.stores.field_versions import (
+    LIVE_ATTRIBUTE,
     MAX_WRITE_ATTEMPTS,
+    PROFILE_SK,
+    RACE_CODES,
     cancellation_codes,
     field_change_items,
     is_cancelled,
     iso,
+    live_values,
     read_field_heads,
     stored_values,
 )
@@ -33,8 +37,12 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-PROFILE_SK = "PROFILE"
 IDENTITY_SK = "IDENTITY"
+
+
+def profile_data(profile: it.Item, interlocutor_id: str, now_s: float) -> InterlocutorData:
+    """An interlocutor's live values from its PROFILE item (see field_versions.live_values)."""
+    return InterlocutorData(interlocutor_id=interlocutor_id, fields=live_values(profile, now_s))
 
 
 def identity_listing_sk(channel: str, user_id: str) -> str:
@@ -77,6 +85,7 @@ class DynamoInterlocutorStore:
                 "sk": it.s(PROFILE_SK),
                 "interlocutor_id": it.s(interlocutor_id),
                 "created_at": it.s(iso(time.time())),
+                LIVE_ATTRIBUTE: {"M": {}},
             }
             transaction: list[TransactWriteItemTypeDef] = [
                 *self._identity_items(
@@ -87,14 +96,12 @@ class DynamoInterlocutorStore:
             try:
                 self._client.transact_write_items(TransactItems=transaction)
             except ClientError as exc:
-                if not (is_cancelled(exc) and "ConditionalCheckFailed" in cancellation_codes(exc)):
+                if not (is_cancelled(exc) and RACE_CODES & set(cancellation_codes(exc))):
                     raise Unavailable("could not record the interlocutor") from exc
                 continue  # another resolve won the race: read its interlocutor
             except BotoCoreError as exc:
                 raise Unavailable("could not record the interlocutor") from exc
-            logger.info(
-                "interlocutor created", extra={"tenant_id": tenant_id, "interlocutor_id": interlocutor_id}
-            )
+            logger.info("interlocutor created", extra={"tenant_id": tenant_id, "interlocutor_id": interlocutor_id})
             return interlocutor_id
         raise Conflict("the identity kept changing while it was resolved", channel=channel)
 
@@ -126,9 +133,7 @@ class DynamoInterlocutorStore:
             if codes and codes[0] == "ConditionalCheckFailed":
                 raise NotFound("no such interlocutor", interlocutor_id=interlocutor_id) from exc
             if "ConditionalCheckFailed" in codes:
-                raise Conflict(
-                    "this channel identity belongs to another interlocutor", channel=channel
-                ) from exc
+                raise Conflict("this channel identity belongs to another interlocutor", channel=channel) from exc
             raise Unavailable("could not link the identity") from exc
 
     def load(self, tenant_id: str, interlocutor_id: str, now_s: float) -> InterlocutorData | None:
@@ -148,6 +153,17 @@ class DynamoInterlocutorStore:
             if it.text(row, "sk").startswith("IDENT#")
         ]
         return InterlocutorData(interlocutor_id=interlocutor_id, fields=fields, identities=identities)
+
+    def load_live(self, tenant_id: str, interlocutor_id: str, now_s: float) -> InterlocutorData | None:
+        """The live values only, from the PROFILE item: one GetItem (identities are not listed)."""
+        try:
+            item = self._client.get_item(
+                TableName=self._table, ConsistentRead=True,
+                Key=it.key(it.interlocutor_pk(tenant_id, interlocutor_id), PROFILE_SK),
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not read interlocutor data") from exc
+        return profile_data(item, interlocutor_id, now_s) if item else None
 
     def history(self, tenant_id: str, interlocutor_id: str, now_s: float | None = None) -> list[FieldValue]:
         """Every stored version, by field then version, with status ACTIVE, SUPERSEDED or EXPIRED."""
@@ -170,21 +186,17 @@ class DynamoInterlocutorStore:
             return
         for _ in range(MAX_WRITE_ATTEMPTS):
             heads = self._heads(tenant_id, interlocutor_id, [change.name for change in changes])
-            transaction = field_change_items(
-                self._table, tenant_id, interlocutor_id, changes, heads=heads, now_s=now_s
-            )
+            transaction = field_change_items(self._table, tenant_id, interlocutor_id, changes, heads=heads, now_s=now_s)
             try:
                 self._client.transact_write_items(TransactItems=transaction)
                 return
             except ClientError as exc:
                 codes = cancellation_codes(exc) if is_cancelled(exc) else []
-                if not {"ConditionalCheckFailed", "TransactionConflict"} & set(codes):
+                if not RACE_CODES & set(codes):
                     raise Unavailable("could not write interlocutor data") from exc
             except BotoCoreError as exc:
                 raise Unavailable("could not write interlocutor data") from exc
-        raise Conflict(
-            "interlocutor data kept changing while it was written", interlocutor_id=interlocutor_id
-        )
+        raise Conflict("interlocutor data kept changing while it was written", interlocutor_id=interlocutor_id)
 
     def erase(self, tenant_id: str, interlocutor_id: str) -> bool:
         """Delete values, identities, sessions (turn records, transcripts, pointers). False if unknown.
@@ -219,9 +231,7 @@ class DynamoInterlocutorStore:
                         for item in it.partition_items(self._client, self._table, session_pk, consistent=True)
                     ]
                     it.delete_keys(self._client, self._table, keys)
-            it.delete_keys(
-                self._client, self._table, [it.key(it.text(r, "pk"), it.text(r, "sk")) for r in rows]
-            )
+            it.delete_keys(self._client, self._table, [it.key(it.text(r, "pk"), it.text(r, "sk")) for r in rows])
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("could not erase the interlocutor") from exc
         logger.info("interlocutor erased", extra={"tenant_id": tenant_id, "interlocutor_id": interlocutor_id})

@@ -23,6 +23,7 @@ from chalicelib.stores import items as it
 from chalicelib.stores.dynamo_interlocutors import session_listing_item
 from chalicelib.stores.field_versions import (
     MAX_WRITE_ATTEMPTS,
+    RACE_CODES,
     cancellation_codes,
     field_change_items,
     is_cancelled,
@@ -81,7 +82,7 @@ class DynamoSessionStore:
             old_id = it.text(pointer, "session_id") if pointer else None
             if old_id:
                 current = self.get(tenant_id, old_id)
-                if current is not None and _is_open(current, now_s, idle_timeout_s):
+                if current is not None and is_open(current, now_s, idle_timeout_s):
                     return current
             session = Session(
                 session_id=new_id("ses"),
@@ -96,14 +97,12 @@ class DynamoSessionStore:
                     [
                         self._pointer_put(key, session.session_id, old_id),
                         self._session_put(session, expected_version=0, version=0),
-                        session_listing_item(
-                            self._table, tenant_id, interlocutor_id, session.session_id, key_hash
-                        ),
+                        session_listing_item(self._table, tenant_id, interlocutor_id, session.session_id, key_hash),
                     ]
                 )
             except ClientError as exc:
-                if "ConditionalCheckFailed" in cancellation_codes(exc):
-                    continue  # another open replaced the pointer first: use its session
+                if RACE_CODES & set(cancellation_codes(exc)):
+                    continue  # another open replaced the pointer first (or is doing so): use its session
                 raise Unavailable("could not open the session") from exc
             logger.info("session opened", extra={"tenant_id": tenant_id, "session_id": session.session_id})
             return session
@@ -131,8 +130,12 @@ class DynamoSessionStore:
         """
         session, tenant_id = commit.session, commit.session.key.tenant_id
         names = [change.name for change in commit.field_changes]
+        known_heads = commit.field_heads
         for _ in range(MAX_WRITE_ATTEMPTS):
-            heads = self._heads(tenant_id, session.interlocutor_id, names) if names else {}
+            if known_heads is not None:  # read with the turn's data: no extra round trip
+                heads, known_heads = {name: known_heads.get(name, 0) for name in names}, None
+            else:
+                heads = self._heads(tenant_id, session.interlocutor_id, names) if names else {}
             transaction = self._commit_items(commit, heads)
             try:
                 self._transact(transaction)
@@ -141,11 +144,9 @@ class DynamoSessionStore:
                 codes = cancellation_codes(exc)
                 if codes[:1] == ["ConditionalCheckFailed"]:
                     raise StaleSession("the session moved on", session_id=session.session_id) from exc
-                if "TransactionConflict" not in codes and not (names and "ConditionalCheckFailed" in codes):
+                if "TransactionConflict" not in codes and not (names and RACE_CODES & set(codes)):
                     raise Unavailable("could not commit the turn") from exc
-        raise Conflict(
-            "interlocutor data kept changing while the turn committed", session_id=session.session_id
-        )
+        raise Conflict("interlocutor data kept changing while the turn committed", session_id=session.session_id)
 
     def turns(self, tenant_id: str, session_id: str, limit: int = 50, cursor: str | None = None) -> Page:
         """Turn records oldest first (the newest last), `limit` per page; next_cursor continues."""
@@ -211,9 +212,7 @@ class DynamoSessionStore:
                 "Put": {
                     "TableName": self._table,
                     "ConditionExpression": "attribute_not_exists(pk)",
-                    "Item": it.doc_item(
-                        session_pk, turn_sk(record.turn_number), record, **{it.TTL_ATTRIBUTE: expires}
-                    ),
+                    "Item": it.doc_item(session_pk, turn_sk(record.turn_number), record, **{it.TTL_ATTRIBUTE: expires}),
                 }
             },
         ]
@@ -249,8 +248,7 @@ class DynamoSessionStore:
         if len(result) > MAX_TRANSACTION_ITEMS:
             raise InvalidInput.at(
                 "transcript",
-                f"the turn needs {len(result)} writes; one DynamoDB transaction "
-                f"holds at most {MAX_TRANSACTION_ITEMS}",
+                f"the turn needs {len(result)} writes; one DynamoDB transaction holds at most {MAX_TRANSACTION_ITEMS}",
             )
         return result
 
@@ -317,7 +315,8 @@ class DynamoSessionStore:
             raise Unavailable("could not read interlocutor data") from exc
 
 
-def _is_open(session: Session, now_s: float, idle_timeout_s: float) -> bool:
+def is_open(session: Session, now_s: float, idle_timeout_s: float) -> bool:
+    """Neither ended nor idle longer than the timeout: a new message continues it."""
     return session.status is not SessionStatus.ENDED and now_s - session.last_activity_s <= idle_timeout_s
 
 

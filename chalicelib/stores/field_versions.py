@@ -24,7 +24,12 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 STATUS_ATTRIBUTE = "status"
+LIVE_ATTRIBUTE = "live"  # on the PROFILE item: field name -> the ACTIVE FieldValue as JSON
+PROFILE_SK = "PROFILE"
 MAX_WRITE_ATTEMPTS = 10  # each round lets at least one concurrent writer through
+# A lost race: a condition on what was read failed, or DynamoDB cancelled a transaction that
+# collided with another one in flight on the same item. Both mean: re-read and try again.
+RACE_CODES = frozenset({"ConditionalCheckFailed", "TransactionConflict"})
 _SECONDS_PER_DAY = 86_400.0
 
 
@@ -93,6 +98,7 @@ def field_change_items(
     pk = it.interlocutor_pk(tenant_id, interlocutor_id)
     latest = {change.name: change for change in changes}
     result: list[TransactWriteItemTypeDef] = []
+    live: dict[str, FieldValue] = {}
     for name, change in latest.items():
         current = heads.get(name, 0)
         version = current + 1
@@ -106,6 +112,7 @@ def field_change_items(
             updated_at=iso(now_s),
             expires_at=expires_at,
         )
+        live[name] = value
         extra = {STATUS_ATTRIBUTE: it.s(ValueStatus.ACTIVE.value)}
         if expires_at is not None:
             extra[it.TTL_ATTRIBUTE] = it.n(int(expires_at) + 1)  # TTL only ever deletes expired values
@@ -133,7 +140,36 @@ def field_change_items(
                     }
                 }
             )
+    if live:
+        result.append(_live_update(table, pk, live))
     return result
+
+
+def _live_update(table: str, pk: str, live: dict[str, FieldValue]) -> TransactWriteItemTypeDef:
+    """The new ACTIVE values copied into the PROFILE item, so one GetItem serves a turn's data.
+
+    No condition of its own: the head conditions of the same transaction serialise writers.
+    """
+    names = {f"#f{index}": name for index, name in enumerate(live)}
+    values = {f":v{index}": it.s(value.model_dump_json()) for index, value in enumerate(live.values())}
+    assignments = ", ".join(f"{LIVE_ATTRIBUTE}.#f{index} = :v{index}" for index in range(len(live)))
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": it.key(pk, PROFILE_SK),
+            "UpdateExpression": f"SET {assignments}",
+            "ConditionExpression": "attribute_exists(pk)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def live_values(profile: it.Item, now_s: float) -> dict[str, FieldValue]:
+    """The live (ACTIVE, unexpired) values kept in a PROFILE item's `live` map."""
+    stored = profile.get(LIVE_ATTRIBUTE, {}).get("M", {})
+    values = {name: FieldValue.model_validate_json(entry["S"]) for name, entry in stored.items()}
+    return {name: value for name, value in values.items() if value.is_live(now_s)}
 
 
 def _head_update(table: str, pk: str, name: str, current: int) -> TransactWriteItemTypeDef:

@@ -150,10 +150,33 @@ class TurnCommit:
     field_changes: list[FieldChange] = field(default_factory=list)
     transcript: list[TranscriptMessage] = field(default_factory=list)
     now_s: float = 0.0
+    # The field versions read with the turn's data (FieldValue.version); None: the store reads them.
+    # A stale guess costs nothing but a retry: the supersede conditions catch it.
+    field_heads: dict[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnStart:
+    """What a turn needs before it knows its session: all read in one round trip."""
+
+    latest_version: int | None  # None: no such agent
+    tenant_layer: dict[str, Any]
+    interlocutor_id: str | None  # None: first contact of this channel user
+    session_id: str | None  # the session key's open-session pointer, if any
+
+
+class TurnReads(Protocol):
+    """The reads of a warm turn, batched: DESIGN.md §7 allows 3 DynamoDB round trips in all."""
+
+    def start(self, key: SessionKey) -> TurnStart:
+        """Agent head, tenant config layer, channel identity and session pointer: one round trip."""
+    def session_and_data(self, tenant_id: str, session_id: str, interlocutor_id: str,
+                         now_s: float) -> tuple[Session | None, InterlocutorData | None]:
+        """The session and the interlocutor's live values: one round trip."""
 
 
 class SessionStore(Protocol):
-    def open(self, key: SessionKey, interlocutor_id: str, now_s: float) -> Session:
+    def open(self, key: SessionKey, interlocutor_id: str, now_s: float, idle_timeout_s: float = 86_400.0) -> Session:
         """The key's open session, or a new one (idle or ended sessions are not reopened)."""
     def get(self, tenant_id: str, session_id: str) -> Session | None: ...
     def save(self, session: Session, expected_version: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 import socket
 import subprocess
@@ -50,7 +51,7 @@ def test_a_turn_with_the_printed_key_gets_a_reply_and_leaves_a_turn_record(local
     turn = requests.post(f"{url}/turns", headers=bearer(local_stack.tenant_key), timeout=60, json={
         "user_id": "integration-user", "channel": "api", "message": "When are you open?"})
 
-    assert turn.status_code == 200, turn.text
+    assert turn.status_code == 200, f"{turn.text}\n{read_logs(local_stack.logs)}"
     body = turn.json()
     assert body["reply"]
     records = requests.get(f"{url}/sessions/{body['session_id']}/turns",
@@ -108,3 +109,33 @@ def test_a_taken_aws_port_is_reported_and_nothing_is_left_running(tmp_path: Path
     assert f"port {port} is taken" in stack.output
     assert "AWS_ENDPOINT_URL" in stack.output
     assert "stopped 0 processes" in stack.output
+
+
+def test_the_banner_says_the_queue_worker_runs(local_stack: LocalStack) -> None:
+    assert local_stack.banner_value("Worker") == "running:"
+    assert (local_stack.logs / "worker.log").exists()
+
+
+def test_the_returns_desk_refunds_a_delivered_order_only_after_the_customer_confirms(
+        local_stack: LocalStack) -> None:
+    url = f"{local_stack.api_url}/v1/agents/retail-returns"
+    session_id: str | None = None
+    answers = []
+    for message in ("Hi, I would like to return order NW-204513, the jacket arrived damaged",
+                    "My order number is NW-204513 and my email is ana@example.com",
+                    "The reason is damaged",
+                    "yes please go ahead"):
+        body = {"user_id": "refund-user", "message": message, **({"session_id": session_id} if session_id else {})}
+        turn = requests.post(f"{url}/turns", headers=bearer(local_stack.tenant_key), json=body, timeout=60)
+        assert turn.status_code == 200, f"{turn.text}\n{read_logs(local_stack.logs)}"
+        answers.append(turn.json())
+        session_id = answers[-1]["session_id"]
+
+    reference = "RF-" + hashlib.sha256(b"NW-204513").hexdigest()[:8].upper()  # what the demo tool answers
+    assert reference in answers[-1]["reply"]
+    assert answers[-1]["outcome"]["scenario"] == {"id": "return_request", "step": "refund_issued"}
+    records = requests.get(f"{url}/sessions/{session_id}/turns", headers=bearer(local_stack.tenant_key),
+                           timeout=10).json()["turns"]
+    refund_calls = [call["status"] for record in records for call in record["tool_calls"]
+                    if call["tool_id"] == "issue_refund"]
+    assert refund_calls == ["awaiting_confirmation", "ok"]

@@ -80,7 +80,10 @@ def test_a_structured_answer_that_is_not_json_is_a_provider_error(client: Any, s
         a_provider(client).complete(a_request(task="understanding", json_schema=SCHEMA))
 
 
-@pytest.mark.parametrize("code", ["ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException"])
+TRANSIENT = ["ThrottlingException", "ServiceUnavailableException", "ModelTimeoutException"]
+
+
+@pytest.mark.parametrize("code", TRANSIENT)
 def test_a_transient_error_is_retried_and_the_next_answer_is_used(
         client: Any, stubber: Stubber, code: str) -> None:
     stubber.add_client_error("converse", service_error_code=code, http_status_code=429)
@@ -147,8 +150,9 @@ def test_without_a_client_one_is_built_from_the_region_on_first_call(
 def test_the_built_client_leaves_retries_to_the_provider() -> None:
     client = bedrock_client("eu-west-3", 4.0)
     assert client.meta.region_name == "eu-west-3"
-    assert client.meta.config.read_timeout == 4.0
-    assert client.meta.config.retries["total_max_attempts"] == 1  # botocore retries nothing
+    config: Any = client.meta.config
+    assert config.read_timeout == 4.0
+    assert config.retries["total_max_attempts"] == 1  # botocore retries nothing
 
 
 def test_converse_messages_merge_consecutive_roles_and_lift_a_leading_assistant_turn() -> None:

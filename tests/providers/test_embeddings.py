@@ -15,11 +15,11 @@ from botocore.stub import Stubber
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.embeddings import BedrockEmbedder, OfflineEmbedder, OpenAIEmbedder
-from chalicelib.providers.llm import ProviderError
+from chalicelib.providers.llm import ProviderError, Vectors
 from tests.support.chat_server import ChatServer
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> float:  # type: ignore[type-arg]
+def cosine(a: Vectors, b: Vectors) -> float:
     return float(a @ b)
 
 
@@ -35,6 +35,15 @@ def test_offline_embeddings_are_the_same_in_every_embedder_and_call() -> None:
     first = OfflineEmbedder().embed(texts)
     again = OfflineEmbedder().embed(list(reversed(texts)))[::-1]
     assert np.array_equal(first, again)
+
+
+def test_offline_buckets_are_pinned_so_vectors_stay_valid_across_processes() -> None:
+    # "hi" has three features: the word and the trigrams "<hi" and "hi>". Python's hash() would move
+    # them with every PYTHONHASHSEED; crc32 does not, so cached vectors survive a cold start.
+    vector = OfflineEmbedder(dimensions=256).embed(["hi"])[0]
+    buckets = np.nonzero(vector)[0]
+    assert buckets.tolist() == [17, 107, 172]
+    assert np.sign(vector[buckets]).tolist() == [1.0, -1.0, 1.0]
 
 
 def test_a_paraphrase_is_closer_than_an_unrelated_text() -> None:
@@ -187,7 +196,8 @@ def test_openai_embeddings_of_the_wrong_size_or_count_are_a_provider_error(chat_
         an_openai_embedder(chat_server).embed(["a"])
 
 
-def test_openai_embeddings_to_a_loopback_url_are_refused_without_allow_private(chat_server: ChatServer) -> None:
+def test_openai_embeddings_to_a_loopback_url_are_refused_without_allow_private(
+        chat_server: ChatServer) -> None:
     with pytest.raises(ProviderError, match="loopback"):
         OpenAIEmbedder(base_url=chat_server.base_url).embed(["hello"])
     assert chat_server.requests == []

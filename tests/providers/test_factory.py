@@ -124,7 +124,8 @@ def test_the_embedder_follows_the_config() -> None:
     titan = build_embedder(EmbeddingsConfig(provider="bedrock", dimensions=512), region="eu-west-1")
     assert isinstance(titan, BedrockEmbedder)
     assert titan.model == "amazon.titan-embed-text-v2:0"
-    assert build_embedder(EmbeddingsConfig(provider="bedrock", model="amazon.titan-x")).model == "amazon.titan-x"
+    custom = build_embedder(EmbeddingsConfig(provider="bedrock", model="amazon.titan-x"))
+    assert custom.model == "amazon.titan-x"
 
 
 def test_an_embedder_on_a_private_url_is_invalid_without_allow_private() -> None:

@@ -113,7 +113,7 @@ def test_a_timeout_is_retried_then_raises_provider_error(chat_server: ChatServer
     chat_server.stall(5.0)
     chat_server.stall(5.0)
 
-    with pytest.raises(ProviderError, match="no answer within 0.3 s"):
+    with pytest.raises(ProviderError, match=r"no answer within 0\.3 s"):
         a_provider(chat_server).complete(a_request(timeout_s=0.3, max_retries=1))
 
     assert len(chat_server.requests) == 2

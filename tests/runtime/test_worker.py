@@ -75,7 +75,11 @@ def test_messages_waiting_together_are_answered_as_one_turn(queue: Queue) -> Non
     records = queue.records(session_id)
     assert len(records) == 1
     assert records[0].message == "hello\nare you there?"
-    assert [role for role, _ in queue.transcript(session_id)] == ["user", "agent"]
+    transcript = queue.svc.sessions.messages(queue.tenant_id, session_id)
+    assert [(message.role, message.text) for message in transcript][:2] == [
+        ("user", "hello"), ("user", "are you there?")]
+    assert [message.message_id for message in transcript][:2] == ["SM000001", "SM000002"]
+    assert transcript[2].role == "agent"
 
 
 def test_order_is_kept_for_fifty_messages_over_five_sessions(queue: Queue) -> None:

@@ -32,9 +32,7 @@ def test_first_contact_creates_an_interlocutor_and_the_next_contact_finds_it(
     assert store.resolve("other-tenant", "twilio", "+15550001") != first
 
 
-def test_racing_first_contacts_create_exactly_one_interlocutor(
-    any_aws: Aws, store: DynamoInterlocutorStore
-) -> None:
+def test_racing_first_contacts_create_exactly_one_interlocutor(any_aws: Aws, store: DynamoInterlocutorStore) -> None:
     isolate_calls(any_aws.dynamodb)
     ids = run_together(6, lambda _: store.resolve(TENANT, "slack", "U123"))
     assert len(set(ids)) == 1

@@ -171,9 +171,7 @@ def test_a_commit_writes_session_record_transcript_and_field_values_together(
     interlocutors: DynamoInterlocutorStore,
 ) -> None:
     interlocutor = interlocutors.resolve(TENANT, "api", "u1")
-    interlocutors.write(
-        TENANT, interlocutor, [FieldChange("email", "old@example.com", ValueSource.USER)], NOW
-    )
+    interlocutors.write(TENANT, interlocutor, [FieldChange("email", "old@example.com", ValueSource.USER)], NOW)
     session = sessions.open(KEY, interlocutor, NOW)
     sessions.commit(
         a_turn(
@@ -184,11 +182,7 @@ def test_a_commit_writes_session_record_transcript_and_field_values_together(
         )
     )
     stored = sessions.get(TENANT, session.session_id)
-    assert (
-        stored is not None
-        and stored.version == 1
-        and stored.history == [{"role": "agent", "text": "welcome"}]
-    )
+    assert stored is not None and stored.version == 1 and stored.history == [{"role": "agent", "text": "welcome"}]
     assert [record.reply for record in sessions.turns(TENANT, session.session_id).items] == ["welcome"]
     assert [(m.role, m.text) for m in sessions.messages(TENANT, session.session_id)] == [
         ("user", "hello"),
@@ -250,9 +244,7 @@ def test_a_turn_over_the_transaction_limit_is_refused_before_anything_is_written
     huge = [TranscriptMessage(f"m{i}", "user", "spam", "t") for i in range(99)]
     with pytest.raises(InvalidInput, match="at most 100"):
         sessions.commit(
-            TurnCommit(
-                session=turn.session, expected_version=0, record=turn.record, transcript=huge, now_s=NOW
-            )
+            TurnCommit(session=turn.session, expected_version=0, record=turn.record, transcript=huge, now_s=NOW)
         )
     assert sessions.get(TENANT, session.session_id) == session
     assert sessions.messages(TENANT, session.session_id) == []
@@ -261,9 +253,7 @@ def test_a_turn_over_the_transaction_limit_is_refused_before_anything_is_written
 def test_turns_come_oldest_first_in_pages(sessions: DynamoSessionStore) -> None:
     session = sessions.open(KEY, "itl_1", NOW)
     for version in range(5):
-        sessions.commit(
-            a_turn(session, expected=version, reply=f"r{version + 1}", message_id=f"m{version + 1}")
-        )
+        sessions.commit(a_turn(session, expected=version, reply=f"r{version + 1}", message_id=f"m{version + 1}"))
     first = sessions.turns(TENANT, session.session_id, limit=2)
     second = sessions.turns(TENANT, session.session_id, limit=2, cursor=first.next_cursor)
     third = sessions.turns(TENANT, session.session_id, limit=2, cursor=second.next_cursor)
@@ -318,9 +308,7 @@ def test_a_field_written_underneath_a_commit_is_superseded_not_lost(
 
     any_aws.dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", sneak_in)
     # WHEN the turn commits a new value of that field
-    sessions.commit(
-        a_turn(session, expected=0, changes=[FieldChange("email", "ada@example.com", ValueSource.USER)])
-    )
+    sessions.commit(a_turn(session, expected=0, changes=[FieldChange("email", "ada@example.com", ValueSource.USER)]))
     # THEN both versions are kept, the turn's on top, and the turn is committed once
     history = [(v.value, v.status) for v in interlocutors.history(TENANT, interlocutor)]
     assert history == [("api@example.com", ValueStatus.SUPERSEDED), ("ada@example.com", ValueStatus.ACTIVE)]
@@ -337,9 +325,7 @@ def test_an_unreachable_dynamodb_is_unavailable() -> None:
     with pytest.raises(Unavailable):
         sessions.commit(a_turn(session, expected=0))
     with pytest.raises(Unavailable):
-        sessions.commit(
-            a_turn(session, expected=0, changes=[FieldChange("email", "a@b.co", ValueSource.USER)])
-        )
+        sessions.commit(a_turn(session, expected=0, changes=[FieldChange("email", "a@b.co", ValueSource.USER)]))
     with pytest.raises(Unavailable):
         sessions.turns(TENANT, "ses_x")
     with pytest.raises(Unavailable):

@@ -100,7 +100,8 @@ class ChatServer:
         with self._lock:
             self._queue.append(canned)
 
-    def reply(self, text: str, *, prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
+    def reply(self, text: str, *, prompt_tokens: int | None = None,
+              completion_tokens: int | None = None) -> None:
         """A chat completion with this content (usage reported only when token counts are given)."""
         usage = None
         if prompt_tokens is not None or completion_tokens is not None:
@@ -146,7 +147,8 @@ class ChatServer:
             self.requests.append(received)
             return self._queue.popleft() if self._queue else None
 
-    def _render(self, path: str, body: Any, canned: Canned | None) -> tuple[int, bytes, str, Mapping[str, str]]:
+    def _render(self, path: str, body: Any,
+                canned: Canned | None) -> tuple[int, bytes, str, Mapping[str, str]]:
         if canned is not None and canned.delay_s:
             self._stopping.wait(canned.delay_s)
         if canned is not None and canned.raw_body is not None:

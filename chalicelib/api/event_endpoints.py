@@ -1,0 +1,66 @@
+"""Tenant event endpoints: PUT (create or replace), GET one (never the secret), list, DELETE."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.domain.errors import InvalidInput, NotFound
+from chalicelib.domain.event import EventEndpoint, EventType
+from chalicelib.domain.ids import is_valid_id, now_iso
+from chalicelib.providers.network import check_url
+from chalicelib.runtime.events import ENDPOINTS, endpoint_store
+from chalicelib.runtime.services import Services
+
+
+class EventEndpointPut(BaseModel):
+    """Body of PUT /v1/event-endpoints/{endpoint_id}."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[EventType] = Field(min_length=1)
+    secret: str = Field(min_length=16, max_length=512, repr=False,
+                        description="HMAC-SHA256 key of X-Ruche-Signature (write-only)")
+
+    @field_validator("events")
+    @classmethod
+    def _distinct(cls, events: list[EventType]) -> list[EventType]:
+        return sorted(set(events), key=list(EventType).index)
+
+
+def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut) -> dict[str, Any]:
+    """Create or replace the endpoint; its public view. Raises InvalidInput (bad id, URL refused by
+    the network guard at path `url`)."""
+    if not is_valid_id(endpoint_id):
+        raise InvalidInput.at("endpoint_id", "letters, digits, _ . - (at most 64)")
+    check_url(body.url, svc.platform_config.network.allow_private, at_publish=True, path="url")
+    store = endpoint_store(svc)
+    existing = store.get(tenant_id, endpoint_id)
+    stamp = now_iso()
+    endpoint = EventEndpoint(endpoint_id=endpoint_id, tenant_id=tenant_id, url=body.url, events=body.events,
+                             secret=body.secret, created_at=existing.created_at if existing else stamp,
+                             updated_at=stamp)
+    store.put(endpoint)
+    ENDPOINTS.forget(tenant_id)  # this container emits to the new endpoint at once
+    return endpoint.public_view()
+
+
+def get(svc: Services, tenant_id: str, endpoint_id: str) -> dict[str, Any]:
+    """The endpoint without its secret, with `last_failure`. Raises NotFound."""
+    endpoint = endpoint_store(svc).get(tenant_id, endpoint_id)
+    if endpoint is None:
+        raise NotFound("no such event endpoint", endpoint_id=endpoint_id)
+    return endpoint.public_view()
+
+
+def list_endpoints(svc: Services, tenant_id: str) -> list[dict[str, Any]]:
+    return [endpoint.public_view() for endpoint in endpoint_store(svc).list(tenant_id)]
+
+
+def delete(svc: Services, tenant_id: str, endpoint_id: str) -> None:
+    """Remove the endpoint; its queued events are dropped. Raises NotFound."""
+    if not endpoint_store(svc).delete(tenant_id, endpoint_id):
+        raise NotFound("no such event endpoint", endpoint_id=endpoint_id)
+    ENDPOINTS.forget(tenant_id)

@@ -1,0 +1,195 @@
+"""Ingest channel webhooks: verify, parse, dedupe, record in the session inbox, enqueue one turn each.
+
+No turn runs here: the answer must reach the provider within its deadline (Slack 3 s, Twilio
+15 s). Order per message: dedupe marker (a redelivery stops here), interlocutor, open session,
+inbox (so a running turn sees it at its commit point), then one SQS FIFO message whose group is
+the session key (one turn per session at a time) and whose dedup id derives from the provider
+message id. A request whose signature does not verify answers 403 before anything is written.
+
+Webchat has no provider signature: the binding's (public) token names the binding and a signed,
+server-issued visitor token names the visitor (channels/webchat.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.api.body import parse_model
+from chalicelib.channels import webchat, whatsapp
+from chalicelib.channels.base import Handshake, InboundMessage, json_body
+from chalicelib.channels.registry import WEBHOOK_ADAPTERS
+from chalicelib.domain.channel import ChannelBinding
+from chalicelib.domain.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
+from chalicelib.domain.ids import new_id, now_s
+from chalicelib.domain.session import Session, SessionKey
+from chalicelib.runtime.services import Services
+from chalicelib.stores.dynamo_sessions import session_key_hash
+
+logger = Logger(child=True)
+
+DEDUPE_TTL_S = 86_400  # providers redeliver for hours (WhatsApp up to days); a day covers the usual cases
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookResponse:
+    status: int
+    body: str
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """What ingest did with one inbound message."""
+
+    message_id: str
+    session_id: str
+    is_new: bool  # False: a redelivery, nothing was stored or enqueued
+
+
+def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str, headers: Mapping[str, str],
+                   query: Mapping[str, str], raw_body: bytes, url: str) -> WebhookResponse:
+    """Handle one provider webhook. Raises NotFound (unknown binding or channel), BadSignature,
+    MethodNotAllowed, PayloadTooLarge, InvalidJson, InvalidInput, Unauthorized/Forbidden (webchat)
+    and Unavailable (nothing could be enqueued: the provider should retry)."""
+    if len(raw_body) > svc.settings.max_body_bytes:
+        raise PayloadTooLarge("the webhook body is too large", limit_bytes=svc.settings.max_body_bytes)
+    binding = binding_for(svc, channel, binding_id)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    if channel == "webchat":
+        if method != "POST":
+            raise MethodNotAllowed("webchat takes POST here; poll GET .../messages for the transcript")
+        return _webchat_post(svc, binding, lowered, raw_body)
+    adapter = WEBHOOK_ADAPTERS[channel]
+    if method == "GET":
+        if channel != "whatsapp":
+            raise MethodNotAllowed(f"{channel} webhooks are POSTs")
+        return _answer(whatsapp.handshake(binding, query))
+    if method != "POST":
+        raise MethodNotAllowed("webhooks are POSTs")
+    adapter.verify(binding, lowered, raw_body, url)
+    parsed = adapter.parse(binding, lowered, raw_body)
+    if isinstance(parsed, Handshake):
+        return _answer(parsed)
+    results = [accept(svc, binding, message) for message in parsed]
+    logger.info("webhook accepted", extra={
+        "channel": channel, "binding_id": binding.binding_id, "tenant_id": binding.tenant_id,
+        "messages": len(results), "redeliveries": sum(1 for result in results if not result.is_new),
+        "retry_num": lowered.get("x-slack-retry-num"),
+    })
+    return _answer(adapter.ack)
+
+
+def binding_for(svc: Services, channel: str, binding_id: str) -> ChannelBinding:
+    """The binding named by a webhook path; NotFound unless it exists and is of that channel."""
+    binding = svc.bindings.get(binding_id)
+    if binding is None or binding.channel.value != channel or channel not in {*WEBHOOK_ADAPTERS, "webchat"}:
+        raise NotFound("no such webhook", binding_id=binding_id)
+    return binding
+
+
+def accept(svc: Services, binding: ChannelBinding, message: InboundMessage) -> Accepted:
+    """Dedupe, resolve the interlocutor, open the session, append to its inbox, enqueue the turn."""
+    message_id = message_id_of(binding, message.provider_message_id)
+    key = SessionKey(tenant_id=binding.tenant_id, agent_id=binding.agent_id, channel=message.channel,
+                     user_id=message.user_id)
+    is_new = svc.dedupe.first_sighting(binding.tenant_id, message.channel, message.provider_message_id,
+                                       DEDUPE_TTL_S)
+    interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, message.channel, message.user_id)
+    session = svc.sessions.open(key, interlocutor_id, now_s())
+    if not is_new:
+        return Accepted(message_id=message_id, session_id=session.session_id, is_new=False)
+    svc.inbox.append(key, message_id, message.text, message.received_at)
+    _enqueue(svc, binding, message, session, message_id)
+    return Accepted(message_id=message_id, session_id=session.session_id, is_new=True)
+
+
+def message_id_of(binding: ChannelBinding, provider_message_id: str) -> str:
+    """Our id of an inbound message: stable, so a redelivery or a retried webchat POST gets the same one."""
+    material = f"{binding.tenant_id}|{binding.channel.value}|{provider_message_id}"
+    return "msg_" + hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def _enqueue(svc: Services, binding: ChannelBinding, message: InboundMessage, session: Session,
+             message_id: str) -> None:
+    body = {
+        "kind": "turn", "tenant_id": binding.tenant_id, "agent_id": binding.agent_id,
+        "binding_id": binding.binding_id, "channel": message.channel, "session_id": session.session_id,
+        "interlocutor_id": session.interlocutor_id, "user_id": message.user_id, "message_id": message_id,
+        "provider_message_id": message.provider_message_id, "text": message.text,
+        "reply_to": dict(message.reply_to), "received_at": message.received_at,
+    }
+    try:
+        svc.sqs.send_message(
+            QueueUrl=svc.settings.turn_queue_url,
+            MessageBody=json.dumps(body, ensure_ascii=False),
+            MessageGroupId=session_key_hash(session.key),
+            MessageDeduplicationId=hashlib.sha256(message_id.encode()).hexdigest(),
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise Unavailable("could not enqueue the turn") from exc
+
+
+# --- webchat -------------------------------------------------------------------------------------
+
+def _webchat_post(svc: Services, binding: ChannelBinding, headers: Mapping[str, str],
+                  raw_body: bytes) -> WebhookResponse:
+    webchat.check_binding_token(binding, headers)
+    post = parse_model(webchat.WebchatPost, json_body(raw_body))
+    secret = webchat_secret(svc)
+    token = post.visitor_token or webchat.issue_visitor_token(binding, secret)
+    visitor = webchat.visitor_of(binding, token, secret)
+    # A client message id is scoped to its visitor: two visitors may both send "1".
+    provider_id = f"{visitor}:{post.client_message_id}" if post.client_message_id else new_id("wc")
+    text = post.message.strip()
+    if not text:
+        raise InvalidInput.at("message", "is empty")
+    message = InboundMessage(channel="webchat", binding_id=binding.binding_id, provider_message_id=provider_id,
+                             user_id=visitor, text=text, received_at=now_s())
+    accepted = accept(svc, binding, message)
+    body = {"visitor_token": token, "session_id": accepted.session_id, "message_id": accepted.message_id}
+    return WebhookResponse(202, json.dumps(body))
+
+
+def webchat_messages(svc: Services, binding_id: str, headers: Mapping[str, str],
+                     after: str | None) -> dict[str, list[dict[str, str]]]:
+    """The visitor's transcript, {"messages": [...]} oldest first. Raises NotFound, Unauthorized, Forbidden."""
+    binding = binding_for(svc, "webchat", binding_id)
+    lowered = {name.lower(): value for name, value in headers.items()}
+    webchat.check_binding_token(binding, lowered)
+    visitor = webchat.visitor_of(binding, lowered.get("x-visitor-token", ""), webchat_secret(svc))
+    key = SessionKey(tenant_id=binding.tenant_id, agent_id=binding.agent_id, channel="webchat", user_id=visitor)
+    interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, "webchat", visitor)
+    session = svc.sessions.open(key, interlocutor_id, now_s())
+    found = svc.sessions.messages(binding.tenant_id, session.session_id, after=after or None)
+    return {"messages": [{"message_id": message.message_id, "role": message.role, "text": message.text,
+                          "created_at": message.created_at} for message in found]}
+
+
+def webchat_secret(svc: Services) -> bytes:
+    """The server secret under which visitor tokens are signed: RUCHE_WEBCHAT_SECRET, else the admin key.
+
+    Raises Unavailable when neither is set: without a server secret anyone holding the public
+    binding token could mint visitor tokens.
+    """
+    secret = os.environ.get("RUCHE_WEBCHAT_SECRET") or svc.settings.admin_key
+    if not secret:
+        raise Unavailable("webchat needs RUCHE_WEBCHAT_SECRET (or RUCHE_ADMIN_KEY) to sign visitor tokens")
+    return secret.encode()
+
+
+def webhook_request_url(base: str, channel: str, binding_id: str, query: Mapping[str, str]) -> str:
+    """The URL the provider called (Twilio signs it): the public base, the webhook path, the query."""
+    path = f"{base}/v1/webhooks/{channel}/{binding_id}"
+    return f"{path}?{urlencode(dict(query))}" if query else path
+
+
+def _answer(handshake: Handshake) -> WebhookResponse:
+    return WebhookResponse(handshake.status, handshake.body, handshake.content_type)
