@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.synced
 
-.PHONY: setup run test lint typecheck unit requirements package bench clean
+.PHONY: setup run test lint browser unit requirements package bench clean
 
 $(STAMP): pyproject.toml uv.lock
 	@test -x .tools/bin/uv || { $(PYTHON) -m venv .tools && .tools/bin/pip install -q "uv==$(UV_VERSION)"; }
@@ -25,8 +25,15 @@ lint: setup
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -p no:cacheprovider -n auto --cov --cov-report=term --cov-fail-under=85 $(ARGS)
+
+# Debian's chromium, for the test that drives the webchat page in a real headless browser.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (for the browser test)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
 unit: setup
 	$(BIN)/python -m pytest -q -m "not integration and not browser" $(ARGS)
@@ -36,7 +43,7 @@ requirements: setup
 	.tools/bin/uv export --frozen --no-dev --no-hashes --no-emit-project --no-header -o requirements.txt --quiet
 
 package: requirements
-	$(BIN)/chalice package --stage prod --merge-template infra/template.yaml dist/
+	$(BIN)/python -m infra.package --stage prod dist/
 
 bench: setup
 	for script in bench/*.py; do $(BIN)/python $$script; done

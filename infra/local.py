@@ -76,7 +76,6 @@ class Options:
     aws_endpoint: str | None
     redis_url: str | None
     admin_key: str
-    autoreload: bool
 
 
 def parse_options(argv: list[str] | None) -> Options:
@@ -90,13 +89,11 @@ def parse_options(argv: list[str] | None) -> Options:
                         help="the demo tools' port, 0 = any free one (env RUCHE_LOCAL_TOOLS_PORT)")
     logs = Path(env.get("RUCHE_LOCAL_LOGS") or ROOT / ".local" / "logs")
     parser.add_argument("--logs", type=Path, default=logs, help="log folder (env RUCHE_LOCAL_LOGS)")
-    parser.add_argument("--no-autoreload", action="store_true", help="do not restart chalice local on edits")
     args = parser.parse_args(argv)
     return Options(
         port=args.port, aws_port=args.aws_port, tools_port=args.tools_port, logs=args.logs,
         aws_endpoint=env.get("AWS_ENDPOINT_URL") or None, redis_url=env.get("REDIS_URL") or None,
         admin_key=env.get("RUCHE_ADMIN_KEY") or f"admin_{secrets.token_urlsafe(24)}",
-        autoreload=not args.no_autoreload,
     )
 
 
@@ -187,10 +184,10 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
         if not port_is_free(options.port):
             raise StartupError(f"port {options.port} is taken: "
                                "stop what listens there or set RUCHE_LOCAL_PORT")
+        # No autoreload: chalice's reloader polls every file under the project (.venv and
+        # .local/logs included), so each request's log line would restart the server.
         argv = [str(BIN / "chalice"), "local", "--host", "127.0.0.1", "--port", str(options.port),
-                "--stage", STAGE]
-        if not options.autoreload:
-            argv.append("--no-autoreload")
+                "--stage", STAGE, "--no-autoreload"]
         process = children.start("chalice", argv, env=env, cwd=ROOT)
         wait_for_http(f"{api_url}/health", process, "chalice local", log=children.log_of("chalice"))
 

@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -138,7 +139,7 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
 
 
 def moto_server_binary() -> str:
-    found = shutil.which("moto_server", path=str(Path(os.sys.executable).parent)) or shutil.which("moto_server")
+    found = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
     if not found:
         raise RuntimeError("moto_server is not installed (run `make setup`)")
     return found

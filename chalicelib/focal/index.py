@@ -13,7 +13,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +21,11 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.rule import Rule, Scope
-from chalicelib.providers.llm import EmbeddingProvider, Vectors
+from chalicelib.providers.llm import EmbeddingProvider
 from chalicelib.stores.ports import PublishedBundle
+
+if TYPE_CHECKING:
+    from chalicelib.providers.llm import Vectors
 
 logger = Logger(child=True)
 

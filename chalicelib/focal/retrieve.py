@@ -8,7 +8,7 @@ never depend on which other rules are in the pool. Pure numpy; no I/O.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -16,7 +16,9 @@ import numpy.typing as npt
 from chalicelib.domain.config import RetrievalConfig
 from chalicelib.focal.index import AgentIndex, IntArray, LexicalIndex, tokens
 from chalicelib.focal.types import Retrieved, ScoredItem
-from chalicelib.providers.llm import Vectors
+
+if TYPE_CHECKING:
+    from chalicelib.providers.llm import Vectors
 
 FloatArray = npt.NDArray[np.float32]
 _BLOCK_ROWS = 1024

@@ -19,7 +19,7 @@ import numpy as np
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.bedrock import bedrock_client, call_bedrock
-from chalicelib.providers.llm import ProviderError, Vectors
+from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
 from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, is_retried_status
 from chalicelib.providers.retry import Retryable, with_retries
@@ -27,6 +27,8 @@ from chalicelib.providers.transport import HttpResponse, Send, post_json, urllib
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
+
+    from chalicelib.providers.llm import Vectors
 
 WORD = re.compile(r"\w+")
 # Weights per feature kind: whole words carry the meaning, bigrams the phrasing, and character

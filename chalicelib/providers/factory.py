@@ -13,8 +13,6 @@ from pathlib import Path
 
 from chalicelib.domain.config import EmbeddingsConfig, LlmConfig
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.providers.bedrock import BedrockLlm
-from chalicelib.providers.embeddings import BedrockEmbedder, OfflineEmbedder, OpenAIEmbedder
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest, LlmResponse, ProviderError
 from chalicelib.providers.network import check_url
 from chalicelib.providers.offline import OfflineLlm
@@ -89,6 +87,8 @@ def _bare_llm(config: LlmConfig, api_key: str | None, *, allow_private: bool,
         check_url(base_url, allow_private, at_publish=True, path="llm.base_url")
         return OpenAICompatLlm(base_url=base_url, api_key=api_key, allow_private=allow_private)
     if config.provider == "bedrock":
+        from chalicelib.providers.bedrock import BedrockLlm  # noqa: PLC0415 - boto3's bedrock client, on demand
+
         return BedrockLlm(region=config.region, timeout_s=config.timeout_s)
     if config.provider == "replay":
         if cassette is None:
@@ -103,6 +103,13 @@ def build_embedder(config: EmbeddingsConfig, *, api_key: str | None = None, base
 
     Raises InvalidInput for dimensions the provider cannot produce or a refused base URL.
     """
+    # numpy loads with the first embedder, not at cold start (DESIGN.md §7 import budget)
+    from chalicelib.providers.embeddings import (  # noqa: PLC0415
+        BedrockEmbedder,
+        OfflineEmbedder,
+        OpenAIEmbedder,
+    )
+
     if config.provider == "openai":
         url = base_url or DEFAULT_BASE_URL
         check_url(url, allow_private, at_publish=True, path="llm.base_url")

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.domain.errors import RucheError
 
@@ -59,7 +56,11 @@ class LlmProvider(Protocol):
         ...
 
 
-Vectors = npt.NDArray[np.float32]
+if TYPE_CHECKING:  # numpy loads with the first embedding, not at cold start (DESIGN.md §7 import budget)
+    import numpy as np
+    import numpy.typing as npt
+
+    Vectors = npt.NDArray[np.float32]
 
 
 class EmbeddingProvider(Protocol):

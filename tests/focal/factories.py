@@ -6,7 +6,7 @@ Shared by every FOCAL test module; keep it additive (new keyword arguments get d
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.bundle import AgentBundle, AgentInfo
 from chalicelib.domain.config import Config
@@ -24,8 +24,11 @@ from chalicelib.domain.template import Template, TemplateMode
 from chalicelib.domain.tool import Tool
 from chalicelib.focal.types import TurnContext, TurnInput
 from chalicelib.providers.embeddings import OfflineEmbedder
-from chalicelib.providers.llm import EmbeddingProvider, Vectors
+from chalicelib.providers.llm import EmbeddingProvider
 from chalicelib.stores.ports import PublishedBundle
+
+if TYPE_CHECKING:
+    from chalicelib.providers.llm import Vectors
 
 TENANT, AGENT = "t1", "a1"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,6 @@ from chalicelib.domain.rule import Rule
 from chalicelib.focal.index import AgentIndex, build_index
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.focal.types import Retrieved
-from chalicelib.providers.llm import Vectors
 from tests.focal.factories import (
     RecordingEmbedder,
     a_bundle,
@@ -20,6 +21,9 @@ from tests.focal.factories import (
     a_step,
     an_embedder,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.providers.llm import Vectors
 
 EVERYTHING = RetrievalConfig(min_score=0.0, max_rules=100)
 

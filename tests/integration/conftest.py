@@ -80,7 +80,7 @@ def stack_env(logs: Path, **extra: str) -> dict[str, str]:
 
 def launch(logs: Path, **extra: str) -> LocalStack:
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.local", "--no-autoreload"], cwd=ROOT, env=stack_env(logs, **extra),
+        [sys.executable, "-m", "infra.local"], cwd=ROOT, env=stack_env(logs, **extra),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     stack = LocalStack(process=process, logs=logs)

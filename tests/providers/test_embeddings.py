@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import numpy as np
@@ -15,8 +15,11 @@ from botocore.stub import Stubber
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.embeddings import BedrockEmbedder, OfflineEmbedder, OpenAIEmbedder
-from chalicelib.providers.llm import ProviderError, Vectors
+from chalicelib.providers.llm import ProviderError
 from tests.support.chat_server import ChatServer
+
+if TYPE_CHECKING:
+    from chalicelib.providers.llm import Vectors
 
 
 def cosine(a: Vectors, b: Vectors) -> float:
