@@ -16,6 +16,7 @@ from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import new_id, now_iso
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.agents import load
+from chalicelib.runtime.ingest import forget_binding
 from chalicelib.runtime.services import Services
 
 
@@ -71,6 +72,7 @@ def create(
     )
     _check(services, binding)
     services.bindings.put(binding)
+    forget_binding(binding.binding_id)
     return {"binding_id": binding.binding_id, "webhook_url": webhook_url(base, binding)}
 
 
@@ -89,6 +91,7 @@ def update(
     binding = current.model_copy(update=changes)
     _check(services, binding)
     services.bindings.put(binding)
+    forget_binding(binding.binding_id)
     return view(binding, base)
 
 
@@ -103,6 +106,7 @@ def list_bindings(services: Services, tenant_id: str, agent_id: str, base: str) 
 
 def delete(services: Services, tenant_id: str, agent_id: str, binding_id: str) -> None:
     _owned(services, tenant_id, agent_id, binding_id)
+    forget_binding(binding_id)
     if not services.bindings.delete(tenant_id, binding_id):
         raise NotFound("no such channel binding", binding_id=binding_id)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -29,7 +30,7 @@ from chalicelib.channels.registry import WEBHOOK_ADAPTERS
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 from chalicelib.domain.ids import new_id, now_s
-from chalicelib.domain.session import Session, SessionKey
+from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_sessions import session_key_hash
 
@@ -50,7 +51,7 @@ class Accepted:
     """What ingest did with one inbound message."""
 
     message_id: str
-    session_id: str
+    session_id: str | None  # None when the worker opens the session (provider webhooks)
     is_new: bool  # False: a redelivery, nothing was stored or enqueued
 
 
@@ -78,7 +79,7 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
     parsed = adapter.parse(binding, lowered, raw_body)
     if isinstance(parsed, Handshake):
         return _answer(parsed)
-    results = [accept(svc, binding, message) for message in parsed]
+    results = [accept(svc, binding, message, open_session=False) for message in parsed]
     logger.info("webhook accepted", extra={
         "channel": channel, "binding_id": binding.binding_id, "tenant_id": binding.tenant_id,
         "messages": len(results), "redeliveries": sum(1 for result in results if not result.is_new),
@@ -87,28 +88,59 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
     return _answer(adapter.ack)
 
 
+# Webhooks answer within the provider's deadline: a binding (one GetItem and one KMS Decrypt) is
+# kept per container for BINDING_CACHE_S. The container that changes or removes a binding forgets
+# it at once (forget_binding); another container may use the old one for up to BINDING_CACHE_S.
+BINDING_CACHE_S = 30.0
+_bindings: dict[str, tuple[float, ChannelBinding | None]] = {}
+
+
+def forget_binding(binding_id: str) -> None:
+    _bindings.pop(binding_id, None)
+
+
+def _cached_binding(svc: Services, binding_id: str) -> ChannelBinding | None:
+    now = time.monotonic()
+    hit = _bindings.get(binding_id)
+    if hit is not None and now - hit[0] < BINDING_CACHE_S:
+        return hit[1]
+    binding = svc.bindings.get(binding_id)
+    if len(_bindings) > 1024:
+        _bindings.clear()
+    _bindings[binding_id] = (now, binding)
+    return binding
+
+
 def binding_for(svc: Services, channel: str, binding_id: str) -> ChannelBinding:
     """The binding named by a webhook path; NotFound unless it exists and is of that channel."""
-    binding = svc.bindings.get(binding_id)
+    binding = _cached_binding(svc, binding_id)
     if binding is None or binding.channel.value != channel or channel not in {*WEBHOOK_ADAPTERS, "webchat"}:
         raise NotFound("no such webhook", binding_id=binding_id)
     return binding
 
 
-def accept(svc: Services, binding: ChannelBinding, message: InboundMessage) -> Accepted:
-    """Dedupe, resolve the interlocutor, open the session, append to its inbox, enqueue the turn."""
+def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, open_session: bool = True) -> Accepted:
+    """Dedupe, append to the session's inbox and enqueue the turn.
+
+    Provider webhooks must answer within the provider's deadline, so they leave resolving the
+    interlocutor and opening the session to the worker (`open_session=False`); webchat answers
+    with the session id, so it opens the session here.
+    """
     message_id = message_id_of(binding, message.provider_message_id)
     key = SessionKey(tenant_id=binding.tenant_id, agent_id=binding.agent_id, channel=message.channel,
                      user_id=message.user_id)
     is_new = svc.dedupe.first_sighting(binding.tenant_id, message.channel, message.provider_message_id,
                                        DEDUPE_TTL_S)
-    interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, message.channel, message.user_id)
-    session = svc.sessions.open(key, interlocutor_id, now_s())
+    session = None
+    if open_session:
+        interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, message.channel, message.user_id)
+        session = svc.sessions.open(key, interlocutor_id, now_s())
+    session_id = session.session_id if session else None
     if not is_new:
-        return Accepted(message_id=message_id, session_id=session.session_id, is_new=False)
+        return Accepted(message_id=message_id, session_id=session_id, is_new=False)
     svc.inbox.append(key, message_id, message.text, message.received_at)
-    _enqueue(svc, binding, message, session, message_id)
-    return Accepted(message_id=message_id, session_id=session.session_id, is_new=True)
+    _enqueue(svc, binding, message, key, session_id=session_id, message_id=message_id)
+    return Accepted(message_id=message_id, session_id=session_id, is_new=True)
 
 
 def message_id_of(binding: ChannelBinding, provider_message_id: str) -> str:
@@ -117,12 +149,12 @@ def message_id_of(binding: ChannelBinding, provider_message_id: str) -> str:
     return "msg_" + hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
-def _enqueue(svc: Services, binding: ChannelBinding, message: InboundMessage, session: Session,
-             message_id: str) -> None:
+def _enqueue(svc: Services, binding: ChannelBinding, message: InboundMessage, key: SessionKey, *,
+             session_id: str | None, message_id: str) -> None:
     body = {
         "kind": "turn", "tenant_id": binding.tenant_id, "agent_id": binding.agent_id,
-        "binding_id": binding.binding_id, "channel": message.channel, "session_id": session.session_id,
-        "interlocutor_id": session.interlocutor_id, "user_id": message.user_id, "message_id": message_id,
+        "binding_id": binding.binding_id, "channel": message.channel, "session_id": session_id,
+        "user_id": message.user_id, "message_id": message_id,
         "provider_message_id": message.provider_message_id, "text": message.text,
         "reply_to": dict(message.reply_to), "received_at": message.received_at,
     }
@@ -130,7 +162,7 @@ def _enqueue(svc: Services, binding: ChannelBinding, message: InboundMessage, se
         svc.sqs.send_message(
             QueueUrl=svc.settings.turn_queue_url,
             MessageBody=json.dumps(body, ensure_ascii=False),
-            MessageGroupId=session_key_hash(session.key),
+            MessageGroupId=session_key_hash(key),
             MessageDeduplicationId=hashlib.sha256(message_id.encode()).hexdigest(),
         )
     except (ClientError, BotoCoreError) as exc:

@@ -51,7 +51,7 @@ class TurnMessage(BaseModel):
     agent_id: str
     binding_id: str | None = None
     channel: str
-    session_id: str
+    session_id: str | None = None  # None: ingest left opening the session to the worker
     user_id: str
     message_id: str
     text: str = Field(repr=False)
@@ -87,7 +87,7 @@ def handle_record(svc: Services, record: SQSRecord) -> None:
     if is_event_message(record.body):  # outbound events share the turn queue (runtime/events.py)
         return deliver_event(svc, record)
     message = TurnMessage.model_validate_json(record.body)  # a poison body raises: retried, then DLQ
-    session = svc.sessions.get(message.tenant_id, message.session_id)
+    session = _session_of(svc, message)
     if session is None:  # the interlocutor was erased meanwhile: nothing to answer
         logger.info("turn message for a session that no longer exists: dropped")
         return
@@ -96,6 +96,19 @@ def handle_record(svc: Services, record: SQSRecord) -> None:
     except HoldForAccumulation as hold:
         _extend_visibility(svc, record, hold.remaining_s)
         raise
+
+
+def _session_of(svc: Services, message: TurnMessage) -> Session | None:
+    """The named session, or the open session of the message's session key (opened if need be)."""
+    if message.session_id is not None:
+        return svc.sessions.get(message.tenant_id, message.session_id)
+    key = SessionKey(tenant_id=message.tenant_id, agent_id=message.agent_id, channel=message.channel,
+                     user_id=message.user_id)
+    published = svc.bundle_cache.latest(key.tenant_id, key.agent_id)
+    tenant_layer = svc.config_store.get_tenant_layer(key.tenant_id)
+    idle_timeout_s = svc.resolver.for_turn(tenant_layer, published, channel=key.channel).config.session.idle_timeout_s
+    interlocutor_id = svc.interlocutors.resolve(key.tenant_id, key.channel, key.user_id)
+    return svc.sessions.open(key, interlocutor_id, time.time(), idle_timeout_s)
 
 
 def _run_logical_turn(svc: Services, session: Session, message: TurnMessage) -> None:

@@ -194,3 +194,15 @@ def test_with_redis_stopped_mid_run_no_message_is_lost(api: Api, redis_server: A
         assert [record.message for record in queue.records(first)] == ["hello", "are you still there?"]
     finally:
         redis_server.start()
+
+
+def test_a_poison_message_lands_in_the_dead_letter_queue_after_the_configured_receives(queue: Queue) -> None:
+    sqs, url = queue.svc.sqs, queue.svc.settings.turn_queue_url
+    sqs.send_message(QueueUrl=url, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p-1")
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": "0"})  # retry at once
+    max_receives = 5  # infra/template.yaml MaxReceiveCount
+    for _ in range(max_receives):  # the record fails each time and is left on the queue
+        assert poll_once(queue.svc, wait_s=0) == 1
+    assert poll_once(queue.svc, wait_s=0) == 0
+    dead = sqs.receive_message(QueueUrl=queue.svc.settings.turn_queue_url.replace("turns.fifo", "turns-dlq.fifo"))
+    assert [message["Body"] for message in dead.get("Messages", [])] == ["{not json"]
