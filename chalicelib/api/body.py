@@ -8,11 +8,11 @@ Validation messages never echo the input values (they may be PII or secrets).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.errors import InvalidInput, InvalidJson, PayloadTooLarge
@@ -26,14 +26,22 @@ JSON_TYPES = frozenset({"application/json"})
 ACCEPTED_CONTENT_TYPES = ["application/json", "application/yaml", "application/x-yaml"]
 
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without anchors/aliases: a "billion laughs" body cannot expand past the size limit."""
+@functools.cache
+def _no_alias_loader() -> type[Any]:
+    """SafeLoader without anchors/aliases: a "billion laughs" body cannot expand past the size limit.
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise yaml.composer.ComposerError(None, None, "YAML aliases are not accepted", event.start_mark)
-        return super().compose_node(parent, index)
+    Built on first use: PyYAML loads with the first YAML body, not at cold start (import budget).
+    """
+    import yaml  # noqa: PLC0415
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, "YAML aliases are not accepted", event.start_mark)
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
 
 
 def read_document(raw: bytes | str | None, content_type: str | None, limit_bytes: int) -> object:
@@ -62,8 +70,10 @@ def _reject_constant(name: str) -> object:
 
 
 def _load_yaml(data: bytes) -> object:
+    import yaml  # noqa: PLC0415 - see _no_alias_loader
+
     try:
-        return yaml.load(data, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(data, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -17,7 +17,6 @@ from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest,
 from chalicelib.providers.network import check_url
 from chalicelib.providers.offline import OfflineLlm
 from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, OpenAICompatLlm
-from chalicelib.providers.replay import RecordingLlm, ReplayLlm
 
 _SEMAPHORES: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
 _SEMAPHORES_LOCK = threading.Lock()
@@ -73,6 +72,8 @@ def build_llm(config: LlmConfig, api_key: str | None, *, allow_private: bool, ca
     """
     provider = _bare_llm(config, api_key, allow_private=allow_private, cassette=cassette)
     if cassette is not None and config.provider != "replay":
+        from chalicelib.providers.replay import RecordingLlm  # noqa: PLC0415 - PyYAML, only with a cassette
+
         provider = RecordingLlm(provider, cassette)
     if tenant_id is None:
         return provider
@@ -93,6 +94,8 @@ def _bare_llm(config: LlmConfig, api_key: str | None, *, allow_private: bool,
     if config.provider == "replay":
         if cassette is None:
             raise InvalidInput.at("llm.provider", "the replay provider needs a cassette file")
+        from chalicelib.providers.replay import ReplayLlm  # noqa: PLC0415 - PyYAML, only with a cassette
+
         return ReplayLlm.from_file(Path(cassette))
     return OfflineLlm()
 

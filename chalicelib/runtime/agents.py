@@ -18,7 +18,6 @@ from chalicelib.domain.bundle import AgentBundle, parse_bundle
 from chalicelib.domain.config import Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
-from chalicelib.focal.index import embed_bundle
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import PublishedBundle, VersionInfo
@@ -89,6 +88,8 @@ def _publish_bundle(
         ]
     ).config
     embedder = services.embedder_for(tenant_id, config)
+    from chalicelib.focal.index import embed_bundle  # noqa: PLC0415 - numpy, on the publish path only
+
     vectors = embed_bundle(bundle, embedder)
     return services.bundles.publish(
         tenant_id,

@@ -25,9 +25,8 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import RucheError
@@ -40,6 +39,9 @@ from chalicelib.providers.transport import HttpRequest, Send, urllib_send
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_event_endpoints import DynamoEventEndpointStore
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 EVENT_TIMEOUT_S = 5.0
 BACKOFF_BASE_S = 30  # first retry after 30 s, then 60, 120, ... (SQS caps visibility at 12 h)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import redis
 
 from chalicelib.api.body import DEFAULT_MAX_BODY_BYTES
 from chalicelib.config.resolver import ConfigResolver, platform_layer_from_env, resolve
@@ -38,9 +37,7 @@ from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
 from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
-from chalicelib.stores.inbox import SessionInbox
 from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
-from chalicelib.stores.locks import DynamoSessionLock, FallbackSessionLock, RedisSessionLock
 from chalicelib.stores.ports import (
     BindingStore,
     BundleStore,
@@ -53,12 +50,14 @@ from chalicelib.stores.ports import (
     TenantStore,
     TurnReads,
 )
-from chalicelib.stores.rate_limit import DynamoRateLimiter, FallbackRateLimiter, RedisRateLimiter
 
 if TYPE_CHECKING:
+    import redis
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_sqs import SQSClient
+
+    from chalicelib.stores.inbox import SessionInbox
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +123,8 @@ class Services:
         """The Redis client, or None without REDIS_URL. Connecting happens on the first command."""
         if self.settings.redis_url is None:
             return None
+        import redis  # noqa: PLC0415 - redis-py loads its asyncio client too: on first use, not at cold start
+
         return redis.Redis.from_url(self.settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
 
     # --- stores ------------------------------------------------------------------------------
@@ -171,6 +172,8 @@ class Services:
     @functools.cached_property
     def inbox(self) -> SessionInbox:
         """Inbound messages waiting for a turn: Redis, DynamoDB when Redis is down or absent."""
+        from chalicelib.stores.inbox import SessionInbox  # noqa: PLC0415 - imports redis (see `redis`)
+
         return SessionInbox(self.redis, self.dynamodb, self.settings.table)
 
     @functools.cached_property
@@ -179,6 +182,12 @@ class Services:
 
     @functools.cached_property
     def session_lock(self) -> SessionLock:
+        from chalicelib.stores.locks import (  # noqa: PLC0415 - imports redis (see `redis`)
+            DynamoSessionLock,
+            FallbackSessionLock,
+            RedisSessionLock,
+        )
+
         dynamo_lock = DynamoSessionLock(self.dynamodb, self.settings.table)
         if self.redis is None:
             return dynamo_lock
@@ -186,6 +195,12 @@ class Services:
 
     @functools.cached_property
     def rate_limiter(self) -> RateLimiter:
+        from chalicelib.stores.rate_limit import (  # noqa: PLC0415 - imports redis (see `redis`)
+            DynamoRateLimiter,
+            FallbackRateLimiter,
+            RedisRateLimiter,
+        )
+
         dynamo_limiter = DynamoRateLimiter(self.dynamodb, self.settings.table)
         if self.redis is None:
             return dynamo_limiter

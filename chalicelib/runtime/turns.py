@@ -14,7 +14,6 @@ from chalicelib.domain.ids import now_s
 from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.domain.turn import Outcome
-from chalicelib.runtime.execute import execute_turn
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_sessions import is_open
 from chalicelib.stores.ports import PublishedBundle, SessionLock, TurnStart
@@ -51,6 +50,9 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
     Conflict when another turn of the session keeps the lock past LOCK_WAIT_S. A warm turn makes
     three DynamoDB round trips: two batched reads under the session lock, and the commit.
     """
+    # The pipeline (and numpy with it) loads with the first turn, not at cold start (import budget).
+    from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415
+
     key = _session_key(svc, tenant_id, agent_id, request)
     with hold_session(svc.session_lock, key):
         start = svc.turn_reads.start(key)

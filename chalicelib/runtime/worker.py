@@ -20,25 +20,24 @@ failing goes to the dead-letter queue after the queue's maxReceiveCount.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.batch import (
-    SqsFifoPartialProcessor,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.session import Session, SessionKey
-from chalicelib.focal.pipeline import FocalResult
 from chalicelib.runtime.delivery import deliver_reply
 from chalicelib.runtime.events import deliver_event, is_event_message
-from chalicelib.runtime.execute import CommitGate, execute_turn
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.turns import hold_session
-from chalicelib.stores.inbox import InboxMessage
 from chalicelib.stores.ports import PublishedBundle
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from chalicelib.focal.pipeline import FocalResult
+    from chalicelib.runtime.execute import CommitGate
+    from chalicelib.stores.inbox import InboxMessage
 
 
 class TurnMessage(BaseModel):
@@ -69,6 +68,12 @@ class HoldForAccumulation(Exception):
 
 def handle_batch(event: dict[str, Any], context: Any = None, svc: Services | None = None) -> dict[str, Any]:
     """The Lambda handler's body: {"batchItemFailures": [...]} for SQS to retry only those."""
+    # Powertools' batch utilities load with the first batch, not at every route's cold start.
+    from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415
+        SqsFifoPartialProcessor,
+        process_partial_response,
+    )
+
     used = svc or services()
     processor = SqsFifoPartialProcessor(skip_group_on_error=True)
     # Report even an all-failed batch as item failures rather than raising: the result for SQS is
@@ -124,6 +129,8 @@ def _run_logical_turn(svc: Services, session: Session, message: TurnMessage) -> 
         remaining = youngest + window_s - time.time()
         if remaining > 0:
             raise HoldForAccumulation(remaining)
+        from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415 - the pipeline loads on first use
+
         text = "\n".join(entry.text for entry in pending)
         done = execute_turn(svc, published, current, text, channel=key.channel,
                             may_commit=_commit_gate(svc, key, pending),
