@@ -73,7 +73,7 @@ def start_stack(logs: str) -> tuple[subprocess.Popen[str], str, str]:
            "POWERTOOLS_LOG_LEVEL": "WARNING"}
     for name in ("AWS_ENDPOINT_URL", "REDIS_URL", "RUCHE_ADMIN_KEY"):
         env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, text=True,  # noqa: S603
+    process = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, text=True,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     output = []
     assert process.stdout is not None

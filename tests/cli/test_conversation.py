@@ -36,7 +36,7 @@ def test_each_chat_reply_is_followed_by_its_outcome_line(published: Stack) -> No
     output = chat(published, "When are you open?\nI want to return an item and get a refund for my order\n/quit\n")
 
     assert "agent> Our customer care team is available Monday to Friday" in output
-    assert "rules: opening_hours · scenario: none · regenerations: 0 · fallback: no · LLM calls: 2" in output
+    assert "rules: opening_hours · scenario: none · regenerations: 0 · fallback: no · LLM calls: 1" in output
     assert "scenario: return_request/identify_order" in output
     assert f"ruche explain {session_of(output)} --agent returns" in output
 

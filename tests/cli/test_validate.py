@@ -100,7 +100,9 @@ def test_a_folder_of_files_forms_one_bundle_merged_by_top_level_key(tmp_path: Pa
     result = ruche("validate", str(tmp_path))
 
     assert result.exit_code == 0, result.output
-    assert "(8 rules, 1 scenario, 8 templates, 2 tools, 8 fields)" in result.stdout
+    counts = (f"({len(document['rules'])} rules, 1 scenario, {len(document['templates'])} templates, "
+              f"2 tools, {len(document['fields'])} fields)")
+    assert counts in result.stdout
 
 
 def test_a_problem_in_a_folder_bundle_names_the_file_it_is_in(tmp_path: Path) -> None:
