@@ -273,6 +273,8 @@ def post_turn(agent_id: str) -> Response:
     request = _request()
     tenant = tenant_of(request)
     body = model_of(request, turns.TurnRequest)
+    if query_of(request, "async") == "true":
+        return json_response(turns.enqueue(services(), tenant, agent_id, body).model_dump(), 202)
     reply = idempotency.run_sync_once(services(), tenant, agent_id, body, request.headers.get("idempotency-key"))
     return json_response(reply.model_dump(mode="json"))
 

@@ -129,6 +129,7 @@ ROUTES: tuple[Route, ...] = (
         "Run a turn",
         body=TurnRequest,
         reply=TurnReply,
+        query=("async",),
         headers=("Idempotency-Key",),
         conflicts=True,
     ),

@@ -62,7 +62,7 @@ CommitGate = Callable[[FocalResult], bool]
 def execute_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *,
                  channel: str, may_commit: CommitGate | None = None, tenant_layer: dict[str, Any] | None = None,
                  interlocutor: InterlocutorData | None = None,
-                 inbound: Sequence[tuple[str, str]] = ()) -> TurnDone | None:
+                 inbound: Sequence[tuple[str, str]] = (), turn_id: str | None = None) -> TurnDone | None:
     """Run and commit one turn; None when `may_commit` dropped it.
 
     `tenant_layer` and `interlocutor` are read here when the caller did not batch them already.
@@ -71,7 +71,7 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
     Raises StaleSession if the session moved on meanwhile.
     """
     tenant_id, now_s = published.tenant_id, time.time()
-    turn_id, turn_number = new_id("turn"), session.turn_count + 1
+    turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
                    turn_id=turn_id):
         if session.status is SessionStatus.HANDOFF:

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
-from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.api.body import parse_model
 from chalicelib.channels import webchat, whatsapp
@@ -31,8 +30,8 @@ from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.session import SessionKey
+from chalicelib.runtime.queueing import queue_turn
 from chalicelib.runtime.services import Services
-from chalicelib.stores.dynamo_sessions import session_key_hash
 
 logger = Logger(child=True)
 
@@ -138,8 +137,9 @@ def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, o
     session_id = session.session_id if session else None
     if not is_new:
         return Accepted(message_id=message_id, session_id=session_id, is_new=False)
-    svc.inbox.append(key, message_id, message.text, message.received_at)
-    _enqueue(svc, binding, message, key, session_id=session_id, message_id=message_id)
+    queue_turn(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
+               session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
+               extra={"provider_message_id": message.provider_message_id})
     return Accepted(message_id=message_id, session_id=session_id, is_new=True)
 
 
@@ -147,26 +147,6 @@ def message_id_of(binding: ChannelBinding, provider_message_id: str) -> str:
     """Our id of an inbound message: stable, so a redelivery or a retried webchat POST gets the same one."""
     material = f"{binding.tenant_id}|{binding.channel.value}|{provider_message_id}"
     return "msg_" + hashlib.sha256(material.encode()).hexdigest()[:32]
-
-
-def _enqueue(svc: Services, binding: ChannelBinding, message: InboundMessage, key: SessionKey, *,
-             session_id: str | None, message_id: str) -> None:
-    body = {
-        "kind": "turn", "tenant_id": binding.tenant_id, "agent_id": binding.agent_id,
-        "binding_id": binding.binding_id, "channel": message.channel, "session_id": session_id,
-        "user_id": message.user_id, "message_id": message_id,
-        "provider_message_id": message.provider_message_id, "text": message.text,
-        "reply_to": dict(message.reply_to), "received_at": message.received_at,
-    }
-    try:
-        svc.sqs.send_message(
-            QueueUrl=svc.settings.turn_queue_url,
-            MessageBody=json.dumps(body, ensure_ascii=False),
-            MessageGroupId=session_key_hash(key),
-            MessageDeduplicationId=hashlib.sha256(message_id.encode()).hexdigest(),
-        )
-    except (ClientError, BotoCoreError) as exc:
-        raise Unavailable("could not enqueue the turn") from exc
 
 
 # --- webchat -------------------------------------------------------------------------------------

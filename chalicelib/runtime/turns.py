@@ -10,10 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.ids import now_s
+from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.domain.turn import Outcome
+from chalicelib.runtime.queueing import queue_turn
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_sessions import is_open
 from chalicelib.stores.ports import PublishedBundle, SessionLock, TurnStart
@@ -66,6 +67,35 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
         raise Conflict("the turn was not committed")
     return TurnReply(turn_id=done.turn_id, session_id=session.session_id, interlocutor_id=session.interlocutor_id,
                      reply=done.reply, outcome=done.outcome)
+
+
+class QueuedTurn(BaseModel):
+    """The 202 answer of POST .../turns?async=true: the turn runs from the queue."""
+
+    turn_id: str
+    session_id: str
+
+
+def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> QueuedTurn:
+    """Queue the turn for the worker and answer at once. Raises NotFound as run_sync does.
+
+    Read the reply with GET .../sessions/{session_id}/turns or .../messages. Messages of one
+    session that wait together are answered by one turn, named by the first one's turn_id.
+    """
+    key = _session_key(svc, tenant_id, agent_id, request)
+    published = svc.bundle_cache.latest(tenant_id, agent_id)
+    if request.session_id is not None:
+        session_id = request.session_id
+    else:
+        tenant_layer = svc.config_store.get_tenant_layer(tenant_id)
+        idle_timeout_s = svc.resolver.for_turn(tenant_layer, published,
+                                               channel=key.channel).config.session.idle_timeout_s
+        interlocutor_id = svc.interlocutors.resolve(tenant_id, key.channel, key.user_id)
+        session_id = svc.sessions.open(key, interlocutor_id, now_s(), idle_timeout_s).session_id
+    turn_id = new_id("turn")
+    queue_turn(svc, key, message_id=new_id("msg"), text=request.message, received_at=now_s(),
+               session_id=session_id, turn_id=turn_id)
+    return QueuedTurn(turn_id=turn_id, session_id=session_id)
 
 
 def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> SessionKey:

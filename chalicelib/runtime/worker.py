@@ -56,6 +56,7 @@ class TurnMessage(BaseModel):
     text: str = Field(repr=False)
     reply_to: dict[str, Any] = Field(default_factory=dict)
     received_at: float = 0.0
+    turn_id: str | None = None  # set by an asynchronous API turn, which answered with it
 
 
 class HoldForAccumulation(Exception):
@@ -132,7 +133,7 @@ def _run_logical_turn(svc: Services, session: Session, message: TurnMessage) -> 
         from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415 - the pipeline loads on first use
 
         text = "\n".join(entry.text for entry in pending)
-        done = execute_turn(svc, published, current, text, channel=key.channel,
+        done = execute_turn(svc, published, current, text, channel=key.channel, turn_id=message.turn_id,
                             may_commit=_commit_gate(svc, key, pending),
                             inbound=[(entry.message_id, entry.text) for entry in pending])
     if done is not None and done.reply is not None:

@@ -206,3 +206,15 @@ def test_a_poison_message_lands_in_the_dead_letter_queue_after_the_configured_re
     assert poll_once(queue.svc, wait_s=0) == 0
     dead = sqs.receive_message(QueueUrl=queue.svc.settings.turn_queue_url.replace("turns.fifo", "turns-dlq.fifo"))
     assert [message["Body"] for message in dead.get("Messages", [])] == ["{not json"]
+
+
+def test_an_async_api_turn_answers_202_and_runs_from_the_queue(queue: Queue) -> None:
+    response = queue.api.call("POST", f"/v1/agents/{AGENT}/turns?async=true", queue.key,
+                              {"user_id": "api-user", "message": "hello there"})
+    assert response.status_code == 202, response.body
+    queued = response.json_body
+    assert queue.records(queued["session_id"]) == []  # nothing ran yet
+    queue.drain()
+    [record] = queue.records(queued["session_id"])
+    assert record.turn_id == queued["turn_id"]
+    assert record.message == "hello there" and record.reply
