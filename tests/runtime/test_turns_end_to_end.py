@@ -234,3 +234,24 @@ def test_a_step_level_override_changes_how_many_regenerations_a_turn_gets(desk: 
     assert body["outcome"]["regeneration_attempts"] == 0
     resolved = desk.api.call("GET", f"/v1/agents/{AGENT}/config/resolved?scenario=returns&step=identify", desk.key)
     assert resolved.json_body["provenance"]["enforcement.max_regeneration_attempts"] == "step"
+
+
+def test_pii_never_reaches_the_logs_the_turn_records_or_a_later_prompt(
+        desk: Desk, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    desk.publish(returns_agent())
+    desk.model.reply_json(understood(scenario_signal="start", scenario_id="returns",
+                                     values={"email": "kim.pii@example.com", "order_number": "A55555"}))
+    desk.model.reply("Thanks, I have noted {{ email }} for order {{ order_number }}.")
+    body = desk.turn("Return order A55555 please, my email is kim.pii@example.com")
+    assert body["reply"] == "Thanks, I have noted kim.pii@example.com for order A55555."
+    desk.model.reply_json(understood())
+    desk.model.reply("Anything else?")
+    desk.turn("no thanks")
+    records = json.dumps(desk.records(body["session_id"]), ensure_ascii=False)
+    logs = capsys.readouterr()
+    assert "kim.pii@example.com" not in logs.out + logs.err + caplog.text
+    assert "kim.pii@example.com" not in records
+    assert "‹email›" in records
+    assert "A55555" in records  # not PII: kept as said
+    later_prompts = json.dumps(desk.model.bodies[2:])
+    assert "kim.pii@example.com" not in later_prompts
