@@ -21,6 +21,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.rule import Rule, Scope
+from chalicelib.focal.coarse import CoarseIndex, build_coarse
 from chalicelib.providers.llm import EmbeddingProvider
 from chalicelib.stores.ports import PublishedBundle
 
@@ -141,6 +142,7 @@ class AgentIndex:
     scenario_lexical: LexicalIndex
     scenario_codes: Mapping[str, int]
     step_codes: Mapping[tuple[str, str], int]
+    rule_coarse: CoarseIndex | None = None  # large agents only: see focal/coarse.py
 
     def scope_mask(self, scenario_id: str | None, step_id: str | None) -> npt.NDArray[np.bool_]:
         """Rules that may apply in this scope: enabled and global, or scoped to the active scenario/step."""
@@ -198,12 +200,14 @@ def build_index(published: PublishedBundle, embedder: EmbeddingProvider) -> Agen
     pairs = [(scenario.id, step.id) for scenario in bundle.scenarios for step in scenario.steps]
     step_codes = {pair: code for code, pair in enumerate(pairs)}
     vectors = _vectors_of(published, embedder)
+    rule_vectors = _matrix([vectors[f"rule:{rule.id}"] for rule in rules], embedder.dimensions)
     return AgentIndex(
         tenant_id=published.tenant_id, agent_id=published.agent_id, version=published.version,
         embedding_model=embedder.model,
         rule_ids=tuple(rule.id for rule in rules),
         rule_positions={rule.id: position for position, rule in enumerate(rules)},
-        rule_vectors=_matrix([vectors[f"rule:{rule.id}"] for rule in rules], embedder.dimensions),
+        rule_vectors=rule_vectors,
+        rule_coarse=build_coarse(rule_vectors),
         rule_scope=_frozen(np.asarray([_scope_code(rule) for rule in rules], dtype=np.int8)),
         rule_scenario=_frozen(np.asarray(
             [scenario_codes.get(rule.scenario or "", NO_CODE) if rule.scope is not Scope.GLOBAL else NO_CODE

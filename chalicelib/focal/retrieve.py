@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chalicelib.domain.config import RetrievalConfig
+from chalicelib.focal.coarse import CoarseIndex
 from chalicelib.focal.index import AgentIndex, IntArray, LexicalIndex, tokens
 from chalicelib.focal.types import Retrieved, ScoredItem
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 FloatArray = npt.NDArray[np.float32]
 _BLOCK_ROWS = 1024
+_LEXICAL_RESCUE = 256
 
 
 def retrieve(index: AgentIndex, message: str, query_vector: Vectors, *, scenario_id: str | None,
@@ -34,19 +36,21 @@ def retrieve(index: AgentIndex, message: str, query_vector: Vectors, *, scenario
     words = tokens(message)
     query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     rules = _scored("rule", index.rule_ids, index.rule_lexical, index.rule_vectors, index.rule_rank,
-                    words=words, query=query, config=config, mask=index.scope_mask(scenario_id, step_id))
+                    words=words, query=query, config=config, mask=index.scope_mask(scenario_id, step_id),
+                    coarse=index.rule_coarse)
     scenarios = _scored("scenario", index.scenario_ids, index.scenario_lexical, index.scenario_vectors,
-                        index.scenario_rank, words=words, query=query, config=config, mask=None)
+                        index.scenario_rank, words=words, query=query, config=config, mask=None, coarse=None)
     return Retrieved(rules=rules, scenarios=scenarios)
 
 
 def _scored(kind: Literal["rule", "scenario"], ids: tuple[str, ...], lexical_index: LexicalIndex,
             vectors: Vectors, ranks: IntArray, *, words: list[str], query: FloatArray,
-            config: RetrievalConfig, mask: npt.NDArray[np.bool_] | None) -> tuple[ScoredItem, ...]:
+            config: RetrievalConfig, mask: npt.NDArray[np.bool_] | None,
+            coarse: CoarseIndex | None) -> tuple[ScoredItem, ...]:
     if not ids:
         return ()
     lexical = lexical_index.score(words)
-    vector = _cosine(vectors, query)
+    vector = _cosine(vectors, query) if coarse is None else _near_cosine(vectors, query, coarse, lexical)
     combined = config.lexical_weight * lexical + (1.0 - config.lexical_weight) * vector
     keep = combined >= config.min_score
     if mask is not None:
@@ -63,6 +67,22 @@ def _scored(kind: Literal["rule", "scenario"], ids: tuple[str, ...], lexical_ind
                    vector=float(vector[position]))
         for position in order.tolist()
     )
+
+
+def _near_cosine(vectors: Vectors, query: FloatArray, coarse: CoarseIndex, lexical: FloatArray) -> FloatArray:
+    """Exact cosine for the rules near the message (coarse.py) and the best lexical matches; 0 elsewhere."""
+    norm = float(np.linalg.norm(query))
+    if query.shape[0] != vectors.shape[1] or norm == 0.0:
+        return np.zeros(vectors.shape[0], dtype=np.float32)
+    unit = query / np.float32(norm)
+    similarity = coarse.similarity(unit, vectors.shape[0])
+    # A rule that shares words with the message may sit in a group the probe missed: score the
+    # strongest lexical matches exactly too (a bounded gather, so the cost stays flat).
+    strongest = min(_LEXICAL_RESCUE, lexical.shape[0])
+    rows = np.argpartition(-lexical, strongest - 1)[:strongest]
+    rows = rows[lexical[rows] > 0]
+    similarity[rows] = vectors[rows] @ unit
+    return np.clip(similarity, 0.0, 1.0, out=similarity)
 
 
 def _cosine(vectors: Vectors, query: FloatArray) -> FloatArray:
