@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from functools import cached_property
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -38,24 +39,61 @@ class AgentBundle(Model):
     scenarios: list[Scenario] = Field(default_factory=list)
     channels: dict[ChannelName, ChannelLayer] = Field(default_factory=dict)
 
+    # Lookups by id run many times a turn: each map is built once per (frozen) bundle.
+    @cached_property
+    def _rules_by_id(self) -> dict[str, Rule]:
+        return {rule.id: rule for rule in reversed(self.rules)}  # reversed: the first of duplicates wins
+
+    @cached_property
+    def _scenarios_by_id(self) -> dict[str, Scenario]:
+        return {scenario.id: scenario for scenario in reversed(self.scenarios)}
+
+    @cached_property
+    def _templates_by_id(self) -> dict[str, Template]:
+        return {template.id: template for template in reversed(self.templates)}
+
+    @cached_property
+    def _tools_by_id(self) -> dict[str, Tool]:
+        return {tool.id: tool for tool in reversed(self.tools)}
+
+    @cached_property
+    def _fields_by_name(self) -> dict[str, FieldDefinition]:
+        return {field.name: field for field in reversed(self.fields)}
+
+    @cached_property
+    def always_enforced(self) -> tuple[Rule, ...]:
+        """The global hard constraints: enforced on every turn, retrieved or not."""
+        return tuple(rule for rule in self.rules if rule.is_always_enforced)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> AgentBundle:
+        """A copy whose lookups see the copy's items (the cached maps are not carried over)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _LOOKUPS:
+            copy.__dict__.pop(name, None)
+        return copy
+
     def rule(self, rule_id: str) -> Rule | None:
-        return next((rule for rule in self.rules if rule.id == rule_id), None)
+        return self._rules_by_id.get(rule_id)
 
     def scenario(self, scenario_id: str) -> Scenario | None:
-        return next((scenario for scenario in self.scenarios if scenario.id == scenario_id), None)
+        return self._scenarios_by_id.get(scenario_id)
 
     def template(self, template_id: str) -> Template | None:
-        return next((template for template in self.templates if template.id == template_id), None)
+        return self._templates_by_id.get(template_id)
 
     def tool(self, tool_id: str) -> Tool | None:
-        return next((tool for tool in self.tools if tool.id == tool_id), None)
+        return self._tools_by_id.get(tool_id)
 
     def field(self, name: str) -> FieldDefinition | None:
-        return next((field for field in self.fields if field.name == name), None)
+        return self._fields_by_name.get(name)
 
     def to_document(self) -> dict[str, Any]:
         """The bundle as JSON-ready data, without defaults a user never wrote."""
         return self.model_dump(mode="json", exclude_defaults=True)
+
+
+_LOOKUPS = ("_rules_by_id", "_scenarios_by_id", "_templates_by_id", "_tools_by_id", "_fields_by_name",
+            "always_enforced")
 
 
 def parse_bundle(document: object) -> AgentBundle:
@@ -65,12 +103,23 @@ def parse_bundle(document: object) -> AgentBundle:
     try:
         bundle = AgentBundle.model_validate(document)
     except ValidationError as exc:
-        raise InvalidInput.many([(_path(error["loc"]), error["msg"]) for error in exc.errors(
-            include_input=False, include_url=False)]) from None
+        shape = [(_path(error["loc"]), error["msg"]) for error in exc.errors(include_input=False, include_url=False)]
+        raise InvalidInput.many(shape + list(_raw_layer_problems(document))) from None
     problems = list(_reference_problems(bundle))
     if problems:
         raise InvalidInput.many(problems)
     return bundle
+
+
+def _raw_layer_problems(document: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """The config layers' problems of a bundle whose shape is wrong elsewhere: all reported at once."""
+    agent = document.get("agent")
+    if isinstance(agent, dict) and isinstance(agent.get("config"), dict):
+        yield from validate_layer(agent["config"], Layer.AGENT, "agent.config")
+    channels = document.get("channels")
+    for name, channel in (channels.items() if isinstance(channels, dict) else []):
+        if isinstance(channel, dict) and isinstance(channel.get("config"), dict):
+            yield from validate_layer(channel["config"], Layer.CHANNEL, f"channels.{name}.config")
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

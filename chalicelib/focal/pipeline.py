@@ -110,8 +110,7 @@ def run_focal(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> F
         config = _config_for(ctx, deps, scenario)
     clock.lap("tools")
 
-    always = tuple(rule for rule in bundle.rules if rule.is_always_enforced)
-    plan = make_plan(bundle, decisions, scenario, tools, known, understood, always_enforced=always)
+    plan = make_plan(bundle, decisions, scenario, tools, known, understood, always_enforced=bundle.always_enforced)
     turn_ctx = replace(ctx, config=config)
     first = _first_draft(plan, turn_ctx, deps)
     clock.lap("generate")
