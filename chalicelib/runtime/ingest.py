@@ -137,9 +137,14 @@ def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, o
     session_id = session.session_id if session else None
     if not is_new:
         return Accepted(message_id=message_id, session_id=session_id, is_new=False)
-    queue_turn(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
-               session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
-               extra={"provider_message_id": message.provider_message_id})
+    try:
+        queue_turn(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
+                   session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
+                   extra={"provider_message_id": message.provider_message_id})
+    except Unavailable:
+        # Not taken: the webhook answers 503, and the provider's retry must not look like a duplicate.
+        svc.dedupe.forget(binding.tenant_id, message.channel, message.provider_message_id)
+        raise
     return Accepted(message_id=message_id, session_id=session_id, is_new=True)
 
 

@@ -12,7 +12,7 @@ from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.interlocutor import InterlocutorData
-from chalicelib.domain.session import Session, SessionKey
+from chalicelib.domain.session import Session, SessionKey, SessionStatus
 from chalicelib.domain.turn import Outcome
 from chalicelib.runtime.queueing import queue_turn
 from chalicelib.runtime.services import Services
@@ -120,6 +120,8 @@ def _open_session(svc: Services, key: SessionKey, start: TurnStart, published: P
     if wanted is not None:
         if session is None:
             raise NotFound(f"session {wanted!r} not found")
+        if session.status is SessionStatus.ENDED:
+            raise Conflict(f"session {wanted!r} has ended; send the turn without session_id to start a new one")
         return session, data
     idle_timeout_s = svc.resolver.for_turn(start.tenant_layer, published,
                                            channel=key.channel).config.session.idle_timeout_s

@@ -46,3 +46,8 @@ class DynamoDedupeStore:
                 return False
             raise
         return True
+
+    @store_edge
+    def forget(self, tenant_id: str, channel: str, message_id: str) -> None:
+        """Drop the marker: the message was not taken after all, so the sender's retry must count."""
+        self._client.delete_item(TableName=self._table, Key=key(dedupe_pk(tenant_id, channel), message_id))

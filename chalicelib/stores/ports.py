@@ -190,6 +190,8 @@ class SessionStore(Protocol):
 class DedupeStore(Protocol):
     def first_sighting(self, tenant_id: str, channel: str, message_id: str, ttl_s: int) -> bool:
         """True exactly once per (channel, provider message id) within ttl_s."""
+    def forget(self, tenant_id: str, channel: str, message_id: str) -> None:
+        """Undo first_sighting for a message that could not be taken (its retry is then new)."""
 
 
 class SessionLock(Protocol):

@@ -362,3 +362,18 @@ def test_the_webchat_page_embeds_the_binding_and_uses_the_two_calls(api: Api) ->
     html = response.body.decode()
     assert binding_id in html and "wc-public-token" in html and "X-Visitor-Token" in html
     assert api.call("GET", "/v1/webhooks/webchat/bnd_nope/page").status_code == 404
+
+
+def test_a_message_that_could_not_be_queued_is_taken_when_the_provider_retries(
+        api: Api, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    binding_id = bound(api, ChannelName.TWILIO)
+    # GIVEN a queue that cannot be reached for the first delivery
+    monkeypatch.setenv("RUCHE_TURN_QUEUE_URL", aws.queue_url.replace("turns.fifo", "missing.fifo"))
+    reset_services()
+    assert post_twilio(api, binding_id, sms(sid="SM-retry")).status_code == 503
+    # WHEN the provider retries once the queue is back
+    monkeypatch.setenv("RUCHE_TURN_QUEUE_URL", aws.queue_url)
+    reset_services()
+    assert post_twilio(api, binding_id, sms(sid="SM-retry")).status_code == 200
+    # THEN the message was taken once, not dropped as a duplicate
+    assert [turn["provider_message_id"] for turn in queued(aws)] == ["SM-retry"]
