@@ -23,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.channel import ChannelName
-from chalicelib.domain.config import Config, Layer, Section
+from chalicelib.domain.config import CHANNEL_DEFAULTS, Config, Layer, Section
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.stores.ports import PublishedBundle
 
@@ -86,6 +86,17 @@ def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     return keys
 
 
+def _merged(base: LayerDoc, over: LayerDoc) -> dict[str, Any]:
+    """`over` on top of `base`, section by section (both are platform documents)."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merged(merged[key], value)
+        elif value is not None:
+            merged[key] = value
+    return merged
+
+
 def layers_for(
     platform: LayerDoc,
     tenant: LayerDoc,
@@ -101,8 +112,9 @@ def layers_for(
     scenario; NotFound for a scenario or step the bundle does not have. A known channel with no
     section in the bundle contributes an empty layer.
     """
+    defaults = CHANNEL_DEFAULTS.get(channel or "")
     layers: list[tuple[Layer, LayerDoc]] = [
-        (Layer.PLATFORM, platform),
+        (Layer.PLATFORM, _merged(defaults, platform) if defaults else platform),
         (Layer.TENANT, tenant),
         (Layer.AGENT, bundle.agent.config),
     ]

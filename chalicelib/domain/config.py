@@ -111,6 +111,15 @@ class Config(Section):
     rate_limit: RateLimitConfig = RateLimitConfig()
 
 
+# The platform's defaults per channel, under the platform layer's own values: what the channel
+# can show. SMS and WhatsApp render no markdown and cut long texts; a tenant or agent layer may
+# still override them.
+CHANNEL_DEFAULTS: dict[str, dict[str, object]] = {
+    "twilio": {"response": {"format": "plain", "max_length": 1600}},
+    "whatsapp": {"response": {"format": "plain", "max_length": 4096}},
+    "slack": {"response": {"max_length": 3000}},
+}
+
 # Keys that only some layers may set. Everything else may be set by every layer.
 RESTRICTED_KEYS: dict[str, frozenset[Layer]] = {
     "llm.api_key_env": frozenset({Layer.PLATFORM}),

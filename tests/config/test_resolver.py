@@ -192,3 +192,21 @@ def test_the_platform_layer_reads_its_overrides_from_the_environment() -> None:
         "network": {"allow_private": False}
     }
     assert platform_layer_from_env({}) == {}
+
+
+def test_channels_that_render_no_markdown_default_to_plain_text_and_a_layer_can_override_it() -> None:
+    bundle = published().bundle
+    whatsapp = resolve(layers_for({}, {}, bundle, channel="whatsapp", scenario_id=None, step_id=None))
+    assert (whatsapp.config.response.format, whatsapp.config.response.max_length) == ("plain", 4096)
+    assert whatsapp.provenance["response.format"] == "platform"
+    webchat = resolve(layers_for({}, {}, bundle, channel="webchat", scenario_id=None, step_id=None))
+    assert webchat.config.response.format == "markdown"
+    # The platform's own environment overrides still win over the channel defaults...
+    platform = {"response": {"max_length": 900}}
+    tuned = resolve(layers_for(platform, {}, bundle, channel="whatsapp", scenario_id=None, step_id=None))
+    assert (tuned.config.response.format, tuned.config.response.max_length) == ("plain", 900)
+    # ...and so does any higher layer: the bundle's twilio layer sets 160 characters.
+    twilio = resolve(layers_for({}, {"response": {"format": "markdown"}}, bundle, channel="twilio",
+                                scenario_id=None, step_id=None))
+    assert (twilio.config.response.format, twilio.config.response.max_length) == ("plain", 160)
+    assert twilio.provenance["response.format"] == "channel"
