@@ -22,6 +22,7 @@ from chalicelib.focal.generate import generate, render_exclusive
 from chalicelib.focal.index import index_for
 from chalicelib.focal.interlocutor_update import update_interlocutor_data
 from chalicelib.focal.plan import make_plan
+from chalicelib.focal.privacy import mask_text
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.focal.scenario import orchestrate_scenario
 from chalicelib.focal.select_rules import select_rules
@@ -124,7 +125,8 @@ def run_focal(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> F
 
     enforced = enforce(first, plan, variables_for=variables_for, regenerate=regenerate, llm=deps.llm,
                        config=config, format_reply=lambda text: format_reply(text, config.response),
-                       expressions=compiled_constraints(ctx.published))
+                       expressions=compiled_constraints(ctx.published),
+                       mask=lambda text: mask_text(text, bundle.fields, known))
     clock.lap("enforce")
 
     llm_calls = understood.llm_calls + first.llm_calls + enforced.llm_calls

@@ -58,6 +58,7 @@ class _Turn:
     format_reply: Callable[[str], str]
     llm: LlmProvider
     config: Config
+    mask: Callable[[str], str]
     usage: _Usage = field(default_factory=_Usage)
     attempts: list[Attempt] = field(default_factory=list)
     regenerations: int = 0
@@ -72,7 +73,8 @@ class _Turn:
             logger.info("judge skipped: the draft fails its expressions and no regeneration is left",
                         extra={"rule_ids": [rule.id for rule in self.judged_rules]})
         elif self.judged_rules:
-            judged = judge(reply, self.judged_rules, self.llm, self.config)
+            # The judge is an LLM: it reads the reply with stored PII values masked, never the values.
+            judged = judge(self.mask(reply), self.judged_rules, self.llm, self.config)
             self.usage.add(judged.llm_calls, judged.prompt_tokens, judged.completion_tokens)
             violations.extend(judged.violations)
         self.attempts.append(Attempt(reply=reply, violations=violations,
@@ -120,17 +122,19 @@ def enforce(
     config: Config,
     format_reply: Callable[[str], str],
     expressions: Mapping[str, Expression] | None = None,
+    mask: Callable[[str], str] = str,
 ) -> Enforced:
     """The reply to send for this turn, with every checked draft and its violations.
 
     `variables_for(reply)` gives the expression variables for a candidate reply;
     `expressions` (rule id -> compiled, from compiled_constraints()) saves compiling per turn.
+    `mask(reply)` hides stored PII values from the judge (focal/privacy.mask_text).
     Never raises for a provider failure: it ends in the fallback with reason "provider_error".
     """
     expression_rules, judged_rules = _lanes(plan.hard_rules, config)
     turn = _Turn(plan=plan, expression_rules=expression_rules, judged_rules=judged_rules,
                  compiled=expressions, variables_for=variables_for, format_reply=format_reply,
-                 llm=llm, config=config)
+                 llm=llm, config=config, mask=mask)
     if first.failed or not first.reply.strip():
         return turn.fallback("provider_error")
     allowed = 0 if plan.exclusive is not None else config.enforcement.max_regeneration_attempts

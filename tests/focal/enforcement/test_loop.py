@@ -235,3 +235,14 @@ def test_a_rule_listed_twice_is_checked_once() -> None:
 def test_with_no_hard_rules_the_draft_is_sent_as_is() -> None:
     result, _ = run(a_draft("Anything, $1,000."), a_plan(), ScriptedLlm())
     assert (result.reply, result.fallback_used, len(result.attempts)) == ("Anything, $1,000.", False, 1)
+
+
+def test_the_judge_reads_the_reply_with_stored_pii_masked_but_the_user_gets_it_filled() -> None:
+    llm = ScriptedLlm(verdicts(("no_competitor", True)))
+    plan = a_plan(hard_rules=[COMPETITOR])
+    result = enforce(a_draft("We will write to kim@example.com today."), plan, variables_for=variables_for(),
+                     regenerate=RecordingRegenerate(llm), llm=llm, config=config(),
+                     format_reply=lambda text: text, mask=lambda text: text.replace("kim@example.com", "‹email›"))
+    assert result.reply == "We will write to kim@example.com today."
+    [judged] = llm.prompts("judge")
+    assert "kim@example.com" not in judged and "‹email›" in judged
