@@ -22,7 +22,7 @@ from chalicelib.focal.generate import generate, render_exclusive
 from chalicelib.focal.index import index_for
 from chalicelib.focal.interlocutor_update import update_interlocutor_data
 from chalicelib.focal.plan import make_plan
-from chalicelib.focal.privacy import mask_text
+from chalicelib.focal.privacy import as_placeholders, mask_text
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.focal.scenario import orchestrate_scenario
 from chalicelib.focal.select_rules import select_rules
@@ -121,7 +121,9 @@ def run_focal(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> F
                                     known=known, tool_results=tools.results)
 
     def regenerate(previous: str, violations: tuple[Violation, ...]) -> Draft:
-        return generate(plan, turn_ctx, deps.llm, feedback=(previous, violations))
+        # The previous reply has placeholders filled: the model gets them back as placeholders.
+        shown = as_placeholders(mask_text(previous, bundle.fields, known))
+        return generate(plan, turn_ctx, deps.llm, feedback=(shown, violations))
 
     enforced = enforce(first, plan, variables_for=variables_for, regenerate=regenerate, llm=deps.llm,
                        config=config, format_reply=lambda text: format_reply(text, config.response),

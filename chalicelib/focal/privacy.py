@@ -47,6 +47,15 @@ def mask_text(text: str, fields: Sequence[FieldDefinition], values: Mapping[str,
     return pattern.sub(lambda match: masks[match.lastgroup or ""], text)
 
 
+_MASK = re.compile(r"‹([A-Za-z0-9_.-]+)›")
+
+
+def as_placeholders(text: str) -> str:
+    """Masks turned into template placeholders (‹email› -> {{ email }}), for text an LLM reads:
+    the model can repeat the placeholder, and the engine fills it after generation."""
+    return _MASK.sub(lambda match: "{{ " + match.group(1) + " }}", text)
+
+
 def masked_values(fields: Sequence[FieldDefinition], values: Mapping[str, Any]) -> dict[str, str]:
     """Field values as text for turn records: PII fields (and unknown names) become their mask."""
     by_name = {field.name: field for field in fields}

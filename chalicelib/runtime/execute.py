@@ -18,7 +18,7 @@ from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionStatus
 from chalicelib.domain.turn import Outcome, TurnRecord
 from chalicelib.focal.pipeline import FocalResult, run_focal
-from chalicelib.focal.privacy import mask_text
+from chalicelib.focal.privacy import as_placeholders, mask_text
 from chalicelib.focal.tools import http_tool_runner
 from chalicelib.focal.types import FocalDeps, TurnContext, TurnInput
 from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, ProviderError
@@ -91,7 +91,8 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
             tenant_id=tenant_id, agent_id=published.agent_id, published=published, config=config,
             session=session, interlocutor=data,
             turn=TurnInput(message=message, channel=channel, turn_number=turn_number, now_s=now_s),
-            history=tuple((entry.get("role", ""), entry.get("text", "")) for entry in session.history),
+            history=tuple((entry.get("role", ""), as_placeholders(entry.get("text", "")))
+                          for entry in session.history),
         )
         deps = FocalDeps(
             llm=_llm(svc, tenant_id, config),

@@ -103,3 +103,10 @@ def test_a_short_phone_value_is_masked_as_written_only() -> None:
     assert mask_text("dial 12345 now, not 123456", [extension], {"extension": "12345"}) == (
         "dial ‹extension› now, not 123456"
     )
+
+
+def test_masks_become_placeholders_the_engine_fills_after_generation() -> None:
+    from chalicelib.focal.privacy import as_placeholders
+
+    assert as_placeholders("write to ‹email› or call ‹phone›") == "write to {{ email }} or call {{ phone }}"
+    assert as_placeholders("no masks ‹ here") == "no masks ‹ here"

@@ -255,3 +255,19 @@ def test_pii_never_reaches_the_logs_the_turn_records_or_a_later_prompt(
     assert "A55555" in records  # not PII: kept as said
     later_prompts = json.dumps(desk.model.bodies[2:])
     assert "kim.pii@example.com" not in later_prompts
+
+
+def test_a_regeneration_prompt_shows_stored_pii_as_placeholders_never_the_values(desk: Desk) -> None:
+    desk.publish(returns_agent(max_regeneration_attempts=1))
+    desk.model.reply_json(understood(values={"email": "lee.pii@example.com"}))
+    desk.model.reply("Noted.")
+    desk.turn("my email is lee.pii@example.com")
+    seen = len(desk.model.bodies)
+    desk.model.reply_json(understood())
+    desk.model.reply("I guarantee we will email {{ email }} today.")
+    desk.model.reply("We will email {{ email }} today.")
+    body = desk.turn("will you send me a confirmation?")
+    assert body["reply"] == "We will email lee.pii@example.com today."
+    later = json.dumps(desk.model.bodies[seen:])
+    assert "lee.pii@example.com" not in later
+    assert "I guarantee we will email {{ email }} today." in later  # the previous reply, as the model wrote it
