@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from infra.package import merged_template, package
@@ -25,9 +27,18 @@ def test_chalice_package_output_keeps_the_tables_queues_and_batch_item_failures(
     shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
     (project / "requirements.txt").write_text("")
-    sam = json.loads(package("prod", tmp_path / "out", project_dir=project).read_text())
+    sam_path = package("prod", tmp_path / "out", project_dir=project)
+    lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(sam_path)],
+                          capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    sam = json.loads(sam_path.read_text())
     resources = sam["Resources"]
     assert {"MainTable", "IdempotencyTable", "TurnQueue", "TurnDeadLetterQueue"} <= set(resources)
     worker = resources["TurnWorker"]["Properties"]["Events"]["TurnWorkerSqsEventSource"]["Properties"]
     assert worker["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert "ruche-prod-turns.fifo" in json.dumps(worker["Queue"])
+    # An unknown path answers our 404 envelope, not API Gateway's 403 "Missing Authentication Token".
+    unknown = resources["UnknownRouteResponse"]["Properties"]
+    assert (unknown["ResponseType"], unknown["StatusCode"]) == ("MISSING_AUTHENTICATION_TOKEN", "404")
+    assert json.loads(unknown["ResponseTemplates"]["application/json"])["error"]["code"] == "not_found"
+    assert unknown["RestApiId"] == {"Ref": "RestAPI"}
