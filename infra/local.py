@@ -21,7 +21,6 @@ Environment (each also a flag, see --help):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import secrets
 import signal
@@ -128,11 +127,10 @@ def child_env(options: Options, aws_endpoint: str, redis_url: str, outputs: dict
     return env
 
 
-def worker_available() -> bool:
-    try:
-        return importlib.util.find_spec(WORKER_MODULE) is not None
-    except ModuleNotFoundError:
-        return False
+def worker_wanted() -> bool:
+    """The queue worker runs unless RUCHE_LOCAL_WORKER=0 (to look at queued messages, or to time
+    webhook acknowledgements without the worker sharing the CPU)."""
+    return os.environ.get("RUCHE_LOCAL_WORKER", "1") != "0"
 
 
 def start_stack(options: Options, children: Children, tools: list[DemoToolServer]) -> Running:
@@ -191,7 +189,7 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
         process = children.start("chalice", argv, env=env, cwd=ROOT)
         wait_for_http(f"{api_url}/health", process, "chalice local", log=children.log_of("chalice"))
 
-    worker = worker_available()
+    worker = worker_wanted()
     if worker:
         with step("queue worker (long-polls the turn queue)"):
             children.start("worker", [sys.executable, "-m", WORKER_MODULE], env=env, cwd=ROOT)
@@ -206,7 +204,7 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
 def banner(stack: Running, options: Options) -> str:
     aws = f"{stack.aws_endpoint} ({'moto_server' if stack.started_moto else 'AWS_ENDPOINT_URL'})"
     worker = ("running: ?async=true turns and webhooks are processed from the queue" if stack.worker else
-              f"not running ({WORKER_MODULE} does not exist yet): ?async=true turns wait in the queue")
+              "not running (RUCHE_LOCAL_WORKER=0): ?async=true turns and webhooks wait in the queue")
     agents = ", ".join(f"{agent_id} (v{version})" for agent_id, version in stack.agents)
     lines = [
         "", "Ruche is running locally.", "",
