@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from tests.api.harness import (
 from tests.channels.factories import SECRETS
 from tests.conftest import Aws
 
+CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
 
@@ -109,6 +111,8 @@ def reply_from_the_queue(api: Api, aws: Aws, reply: str) -> str:
 
 
 @pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason="Debian's chromium is not installed (`make test` installs it: apt-get install chromium)")
 def test_a_visitor_chats_with_the_agent_in_the_browser(api: Api, aws: Aws, served: AppServer) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -119,7 +123,7 @@ def test_a_visitor_chats_with_the_agent_in_the_browser(api: Api, aws: Aws, serve
     binding_id = created.json_body["binding_id"]
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
             page.goto(f"{served.url}/v1/webhooks/webchat/{binding_id}/page")
