@@ -27,9 +27,10 @@ from chalicelib.domain.turn import Outcome, TurnRecord
 from chalicelib.focal.index import embed_bundle
 from chalicelib.focal.pipeline import run_focal
 from chalicelib.focal.privacy import mask_text
-from chalicelib.focal.types import FocalDeps, ToolFailed, ToolRequest, ToolRunner, TurnContext, TurnInput
+from chalicelib.focal.types import FocalDeps, ToolFailed, ToolRequest, ToolRunner
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest, LlmResponse, Task
 from chalicelib.providers.replay import Exchange, ReplayLlm
+from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.stores.ports import FieldChange, PublishedBundle, TranscriptMessage
 
@@ -160,17 +161,8 @@ class InProcessAgent:
             return self._silent(message, turn_id, turn_number, stamp, now_s)
         where = session.scenario
         config = self.config_for(where.scenario_id if where else None, where.step_id if where else None)
-        live = {name: value for name, value in self.interlocutor.fields.items() if value.is_live(now_s)}
-        ctx = TurnContext(
-            tenant_id=self.published.tenant_id,
-            agent_id=self.agent_id,
-            published=self.published,
-            config=config,
-            session=session,
-            interlocutor=self.interlocutor.model_copy(update={"fields": live}),
-            turn=TurnInput(message=message, channel=self.channel, turn_number=turn_number, now_s=now_s),
-            history=tuple((entry.get("role", ""), entry.get("text", "")) for entry in session.history),
-        )
+        ctx = turn_context(self.published, session, self.interlocutor, config=config, message=message,
+                           channel=self.channel, now_s=now_s)
         deps = FocalDeps(llm=llm or self.llm, embedder=self.embedder, tools=self.tools, resolve_config=self.config_for)
         result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
         reply, fields = result.enforced.reply, self.bundle.fields

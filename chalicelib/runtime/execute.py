@@ -18,11 +18,12 @@ from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionStatus
 from chalicelib.domain.turn import Outcome, TurnRecord
 from chalicelib.focal.pipeline import FocalResult, run_focal
-from chalicelib.focal.privacy import as_placeholders, mask_text
+from chalicelib.focal.privacy import mask_text
 from chalicelib.focal.tools import http_tool_runner
-from chalicelib.focal.types import FocalDeps, TurnContext, TurnInput
+from chalicelib.focal.types import FocalDeps
 from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, ProviderError
 from chalicelib.providers.tools_http import HttpToolClient
+from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.events import emit_turn_events
 from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
@@ -87,13 +88,8 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
         if interlocutor is None:
             interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
         data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
-        ctx = TurnContext(
-            tenant_id=tenant_id, agent_id=published.agent_id, published=published, config=config,
-            session=session, interlocutor=data,
-            turn=TurnInput(message=message, channel=channel, turn_number=turn_number, now_s=now_s),
-            history=tuple((entry.get("role", ""), as_placeholders(entry.get("text", "")))
-                          for entry in session.history),
-        )
+        ctx = turn_context(published, session, data, config=config, message=message, channel=channel,
+                           now_s=now_s)
         deps = FocalDeps(
             llm=_llm(svc, tenant_id, config),
             embedder=svc.embedder_for(tenant_id, config),
