@@ -9,6 +9,7 @@ Chalice's LocalGateway, so it shares the test's moto (the `aws` fixture).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -135,5 +136,7 @@ def test_a_visitor_chats_with_the_agent_in_the_browser(api: Api, aws: Aws, serve
             expect(page.locator(".msg.user")).to_have_count(1)  # the polled copy replaced the pending one
             expect(page.locator(".msg.pending")).to_have_count(0)
             assert page.evaluate("localStorage.length") == 1  # the visitor token, for the next visit
+            if os.environ.get("RUCHE_SCREENSHOT"):  # to look at the page: RUCHE_SCREENSHOT=page.png
+                page.screenshot(path=os.environ["RUCHE_SCREENSHOT"])
         finally:
             browser.close()
