@@ -122,6 +122,7 @@ def child_env(options: Options, aws_endpoint: str, redis_url: str, outputs: dict
         "REDIS_URL": redis_url,
         "RUCHE_ADMIN_KEY": options.admin_key,
         "RUCHE_ALLOW_PRIVATE_NETWORK": "true",  # the demo tools listen on 127.0.0.1
+        "POWERTOOLS_SERVICE_NAME": "ruche",  # the worker's logs; chalice local reads .chalice/config.json
         "PYTHONUNBUFFERED": "1",
     })
     return env
