@@ -23,7 +23,7 @@ from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
 from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, is_retried_status
 from chalicelib.providers.retry import Retryable, with_retries
-from chalicelib.providers.transport import HttpResponse, Send, post_json, urllib_send
+from chalicelib.providers.transport import HttpResponse, Send, guarded_send, post_json
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
@@ -147,12 +147,12 @@ class OpenAIEmbedder:
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
                  model: str = "text-embedding-3-small", dimensions: int = 256, allow_private: bool = False,
-                 send: Send = urllib_send, timeout_s: float = 10.0, max_retries: int = 2,
+                 send: Send | None = None, timeout_s: float = 10.0, max_retries: int = 2,
                  backoff_base_s: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
         self._url = base_url.rstrip("/") + "/embeddings"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.model, self.dimensions = model, dimensions
-        self._allow_private, self._send = allow_private, send
+        self._allow_private, self._send = allow_private, send or guarded_send(allow_private)
         self._timeout_s, self._max_retries = timeout_s, max_retries
         self._backoff_base_s, self._sleep = backoff_base_s, sleep
 

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 from chalicelib.providers.llm import LlmRequest, LlmResponse, ProviderError, estimate_tokens
 from chalicelib.providers.network import check_url
 from chalicelib.providers.retry import Retryable, with_retries
-from chalicelib.providers.transport import HttpResponse, Send, post_json, urllib_send
+from chalicelib.providers.transport import HttpResponse, Send, guarded_send, post_json
 
 logger = Logger(child=True)
 
@@ -38,7 +38,7 @@ class OpenAICompatLlm:
     name = "openai"
 
     def __init__(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
-                 model: str = DEFAULT_MODEL, allow_private: bool = False, send: Send = urllib_send,
+                 model: str = DEFAULT_MODEL, allow_private: bool = False, send: Send | None = None,
                  extra_headers: Mapping[str, str] | None = None, backoff_base_s: float = 0.5,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self._url = base_url.rstrip("/") + "/chat/completions"
@@ -47,7 +47,7 @@ class OpenAICompatLlm:
             self._headers["Authorization"] = f"Bearer {api_key}"
         self.model = model
         self._allow_private = allow_private
-        self._send = send
+        self._send = send or guarded_send(allow_private)  # judges the peer of every connection
         self._backoff_base_s = backoff_base_s
         self._sleep = sleep
 

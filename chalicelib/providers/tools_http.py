@@ -14,7 +14,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
-from chalicelib.providers.transport import Send, post_json, urllib_send
+from chalicelib.providers.transport import Send, guarded_send, post_json
 
 logger = Logger(child=True)
 
@@ -34,10 +34,10 @@ class ToolCallFailed(Exception):
 class HttpToolClient:
     """Calls tools over HTTP through an injectable `send` (tests pass a real server or a function)."""
 
-    def __init__(self, *, allow_private: bool = False, send: Send = urllib_send,
+    def __init__(self, *, allow_private: bool = False, send: Send | None = None,
                  headers: Mapping[str, str] | None = None) -> None:
         self._allow_private = allow_private
-        self._send = send
+        self._send = send or guarded_send(allow_private)  # judges the peer of every connection
         self._headers = dict(headers or {})
 
     def call(self, url: str, arguments: Mapping[str, Any], idempotency_key: str,

@@ -6,10 +6,15 @@ can pass a plain function and production uses `urllib_send`. The contract of a `
 - a timeout raises TimeoutError, an unreachable host raises ConnectionError.
 `urllib_send` follows no redirects (a redirect to 169.254.169.254 would dodge the network guard)
 and ignores proxy environment variables (the guard judges the host we actually connect to).
+`guarded_send(allow_private=False)` also judges the address each connection reached: a name that
+resolved to a public address when network.check_url looked and to a private one when urllib
+connected (DNS rebinding) is refused before a byte is sent.
 """
 
 from __future__ import annotations
 
+import http.client
+import ipaddress
 import json
 import urllib.error
 import urllib.request
@@ -51,18 +56,72 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
 
+class RefusedPeer(ConnectionError):
+    """The connection reached a loopback, private or link-local address: closed unused."""
+
+
+def _check_peer(connection: http.client.HTTPConnection) -> None:
+    from chalicelib.providers.network import is_public  # noqa: PLC0415 - network imports nothing of ours here
+
+    address = ipaddress.ip_address(connection.sock.getpeername()[0].split("%")[0])
+    if not is_public(address):
+        connection.close()
+        raise RefusedPeer(f"refused: {connection.host} resolved to {address} when connecting")
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _check_peer(self)
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()  # TCP then TLS: the peer is the address the TLS session runs to
+        _check_peer(self)
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_GuardedHTTPSConnection, req)
+
+
+_GUARDED_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect(),
+                                              _GuardedHTTPHandler(), _GuardedHTTPSHandler())
+
+
+def guarded_send(allow_private: bool) -> Send:
+    """The transport for tenant-chosen URLs: without allow_private, private peers are refused."""
+    return urllib_send if allow_private else _guarded_urllib_send
+
+
+def _guarded_urllib_send(request: HttpRequest) -> HttpResponse:
+    return _send_with(_GUARDED_OPENER, request)
+
+
 def urllib_send(request: HttpRequest) -> HttpResponse:
     """Send one request with the standard library. Raises TimeoutError or ConnectionError."""
+    return _send_with(_OPENER, request)
+
+
+def _send_with(opener: urllib.request.OpenerDirector, request: HttpRequest) -> HttpResponse:
     prepared = urllib.request.Request(  # noqa: S310 - the scheme was checked by network.check_url
         request.url, data=request.body, headers=dict(request.headers), method=request.method
     )
     try:
-        with _OPENER.open(prepared, timeout=request.timeout_s) as answer:
+        with opener.open(prepared, timeout=request.timeout_s) as answer:
             return HttpResponse(answer.status, _read(answer), dict(answer.headers.items()))
     except urllib.error.HTTPError as exc:
         with exc:
             return HttpResponse(exc.code, _read(exc), dict(exc.headers.items()) if exc.headers else {})
     except urllib.error.URLError as exc:
+        if isinstance(exc.reason, RefusedPeer):
+            raise exc.reason from exc
         if isinstance(exc.reason, TimeoutError):
             raise TimeoutError(f"no answer within {request.timeout_s} s") from exc
         raise ConnectionError(f"cannot reach the host: {exc.reason}") from exc

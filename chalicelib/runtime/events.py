@@ -35,7 +35,7 @@ from chalicelib.domain.ids import new_id, now_iso
 from chalicelib.domain.turn import TurnRecord
 from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
-from chalicelib.providers.transport import HttpRequest, Send, urllib_send
+from chalicelib.providers.transport import HttpRequest, Send, guarded_send
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_event_endpoints import DynamoEventEndpointStore
@@ -175,7 +175,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={digest}"
 
 
-def deliver_event(svc: Services, record: SQSRecord, send: Send = urllib_send) -> None:
+def deliver_event(svc: Services, record: SQSRecord, send: Send | None = None) -> None:
     """POST the record's event to its endpoint. Raises DeliveryFailed (after recording it) so SQS
     retries; returns quietly when the endpoint was deleted or no longer subscribes."""
     payload = json.loads(record.body)
@@ -192,8 +192,10 @@ def deliver_event(svc: Services, record: SQSRecord, send: Send = urllib_send) ->
     headers = {"Content-Type": "application/json", "User-Agent": "ruche-events/1", "X-Ruche-Event-Id": event.id,
                "X-Ruche-Timestamp": str(timestamp), "X-Ruche-Signature": sign(endpoint.secret, timestamp, body)}
     try:
-        check_url(endpoint.url, svc.platform_config.network.allow_private)
-        status = send(HttpRequest("POST", endpoint.url, headers, body, EVENT_TIMEOUT_S)).status
+        allow_private = svc.platform_config.network.allow_private
+        check_url(endpoint.url, allow_private)
+        transport = send or guarded_send(allow_private)  # judges the address actually connected to
+        status = transport(HttpRequest("POST", endpoint.url, headers, body, EVENT_TIMEOUT_S)).status
     except (ProviderError, TimeoutError, ConnectionError) as exc:  # BlockedDestination is a ProviderError
         _failed(svc, store, record, event, DeliveryFailure(at=now_iso(), error=_describe(exc), attempts=attempts,
                                                            event_id=event.id))

@@ -197,3 +197,16 @@ def test_a_plain_function_can_stand_in_for_the_transport() -> None:
     assert response.prompt_tokens == 3
     assert seen[0].url == "http://127.0.0.1:9/v1/chat/completions"
     assert seen[0].timeout_s == 7.0
+
+
+def test_a_name_that_resolves_to_a_private_address_at_connect_time_is_refused(
+        chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # GIVEN a check at call time that saw a public address (DNS answered differently a moment ago)
+    monkeypatch.setattr("chalicelib.providers.openai_compat.check_url", lambda url, allow_private: None)
+    chat_server.reply("should never be asked")
+    llm = OpenAICompatLlm(base_url=chat_server.base_url, allow_private=False)
+    # WHEN the connection reaches 127.0.0.1 after all
+    with pytest.raises(ProviderError):
+        llm.complete(a_request())
+    # THEN nothing was sent to it
+    assert chat_server.requests == []
