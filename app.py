@@ -13,7 +13,7 @@ from chalice.app import Chalice, Response, SQSEvent
 from chalicelib.api import admin, channels, event_endpoints, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
-from chalicelib.api.http import base_url_of, body_of, model_of, page_of, query_of, require_admin, tenant_of
+from chalicelib.api.http import base_url_of, body_of, model_of, page_of, parse_flag, query_of, require_admin, tenant_of
 from chalicelib.api.openapi import document
 from chalicelib.api.pagination import paginate
 from chalicelib.api.webchat_page import page as webchat_page_html
@@ -273,7 +273,7 @@ def post_turn(agent_id: str) -> Response:
     request = _request()
     tenant = tenant_of(request)
     body = model_of(request, turns.TurnRequest)
-    if query_of(request, "async") == "true":
+    if parse_flag(query_of(request, "async"), "async"):
         return json_response(turns.enqueue(services(), tenant, agent_id, body).model_dump(), 202)
     reply = idempotency.run_sync_once(services(), tenant, agent_id, body, request.headers.get("idempotency-key"))
     return json_response(reply.model_dump(mode="json"))

@@ -13,6 +13,7 @@ from chalicelib.api.body import parse_model, read_document
 from chalicelib.api.channels import base_url
 from chalicelib.api.limits import RATE_GATE
 from chalicelib.api.pagination import PageRequest, page_request
+from chalicelib.domain.errors import InvalidInput
 from chalicelib.runtime.services import services
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,3 +58,12 @@ def page_of(request: Request) -> PageRequest:
 
 def base_url_of(request: Request) -> str:
     return base_url(request.headers, request.context or {})
+
+
+def parse_flag(value: str | None, name: str) -> bool:
+    """A boolean query parameter: absent or "false" is False, "true" is True, anything else 422."""
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise InvalidInput.at(name, "must be true or false")

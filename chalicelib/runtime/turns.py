@@ -104,7 +104,9 @@ def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnRequ
         return SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=request.channel.value,
                           user_id=request.user_id)
     session = svc.sessions.get(tenant_id, request.session_id)
-    if session is None or session.key.agent_id != agent_id:
+    # A session belongs to one (agent, channel, user): naming someone else's is as good as unknown.
+    if (session is None or session.key.agent_id != agent_id or session.key.user_id != request.user_id
+            or session.key.channel != request.channel.value):
         raise NotFound(f"session {request.session_id!r} not found")
     return session.key
 

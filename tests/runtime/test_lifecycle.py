@@ -81,7 +81,7 @@ def test_an_ended_session_is_not_continued_the_next_turn_opens_a_new_one(api: Ap
     resume = api.call("POST", f"{AGENT}/sessions/{first['session_id']}/resume", key)
     assert (resume.status_code, error_of(resume)["code"]) == (409, "conflict")
     named = api.call("POST", f"{AGENT}/turns", key,
-                     {"user_id": "u", "message": "hi", "session_id": first["session_id"]})
+                     {"user_id": "u1", "message": "hi", "session_id": first["session_id"]})
     assert (named.status_code, error_of(named)["code"]) == (409, "conflict")
 
 

@@ -271,3 +271,16 @@ def test_a_regeneration_prompt_shows_stored_pii_as_placeholders_never_the_values
     later = json.dumps(desk.model.bodies[seen:])
     assert "lee.pii@example.com" not in later
     assert "I guarantee we will email {{ email }} today." in later  # the previous reply, as the model wrote it
+
+
+def test_a_session_of_another_user_is_not_found_and_a_bad_async_flag_is_refused(desk: Desk) -> None:
+    desk.publish(returns_agent())
+    desk.model.reply_json(understood())
+    desk.model.reply("Hello Ana.")
+    ana = desk.turn("hi", user="ana")
+    as_bob = desk.api.call("POST", f"/v1/agents/{AGENT}/turns", desk.key,
+                           {"user_id": "bob", "message": "hi", "session_id": ana["session_id"]})
+    assert as_bob.status_code == 404
+    flagged = desk.api.call("POST", f"/v1/agents/{AGENT}/turns?async=maybe", desk.key,
+                            {"user_id": "ana", "message": "x"})
+    assert flagged.status_code == 422 and flagged.json_body["error"]["details"]["errors"][0]["path"] == "async"
