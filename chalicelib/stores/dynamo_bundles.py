@@ -50,6 +50,7 @@ logger = Logger(child=True)
 
 SLICE_BYTES = 300_000  # DynamoDB items stop at 400 KB; keys and attribute names need room too
 _HEAD_PREFIX = "AGENT#"
+DELETED_ATTRIBUTE = "deleted"  # on a head: the agent was deleted; the head keeps its last version
 
 
 def head_sk(agent_id: str) -> str:
@@ -86,9 +87,13 @@ class DynamoBundleStore:
         Raises Conflict when expected_version is given and is not the latest, or when another
         publish committed first; nothing of this publish is then visible.
         """
-        base = self.latest_version(tenant_id, agent_id)
-        if expected_version is not None and expected_version != base:
-            raise Conflict("the agent changed since that version", agent_id=agent_id, latest_version=base)
+        stored, deleted = self._head(tenant_id, agent_id)
+        live = None if deleted else stored
+        if expected_version is not None and expected_version != live:
+            raise Conflict("the agent changed since that version", agent_id=agent_id, latest_version=live)
+        base = stored
+        # Numbers never restart, even after a delete: a container caching (agent, version) must never
+        # be handed another bundle under a number it has seen.
         version = (base or 0) + 1
         nonce = secrets.token_hex(6)
         pk = agent_pk(tenant_id, agent_id)
@@ -106,7 +111,7 @@ class DynamoBundleStore:
         try:
             self._client.transact_write_items(
                 TransactItems=[
-                    {"Update": _flip_head(self._table, tenant_id, agent_id, base, version)},
+                    {"Update": _flip_head(self._table, tenant_id, agent_id, base, version, deleted=deleted)},
                     {
                         "Put": {
                             "TableName": self._table,
@@ -127,10 +132,17 @@ class DynamoBundleStore:
 
     @store_edge
     def latest_version(self, tenant_id: str, agent_id: str) -> int | None:
+        version, deleted = self._head(tenant_id, agent_id)
+        return None if deleted else version
+
+    def _head(self, tenant_id: str, agent_id: str) -> tuple[int | None, bool]:
+        """(the head's version, whether the agent was deleted); (None, False) when never published."""
         item = self._client.get_item(
             TableName=self._table, Key=key(tenant_pk(tenant_id), _head_sk(agent_id)), ConsistentRead=True
         ).get("Item")
-        return None if item is None else number(item, "version")
+        if item is None:
+            return None, False
+        return number(item, "version"), DELETED_ATTRIBUTE in item
 
     @store_edge
     def load(self, tenant_id: str, agent_id: str, version: int | None = None) -> PublishedBundle | None:
@@ -184,18 +196,24 @@ class DynamoBundleStore:
     def list_agents(self, tenant_id: str) -> list[tuple[str, int]]:
         """(agent_id, latest_version) of every live agent of the tenant, by agent id."""
         heads = partition_items(self._client, self._table, tenant_pk(tenant_id), _HEAD_PREFIX)
-        return [(text(item, "sk").removeprefix(_HEAD_PREFIX), number(item, "version")) for item in heads]
+        return [(text(item, "sk").removeprefix(_HEAD_PREFIX), number(item, "version")) for item in heads
+                if DELETED_ATTRIBUTE not in item]
 
     @store_edge
     def delete(self, tenant_id: str, agent_id: str) -> bool:
-        """Remove the head (load then answers None) and erase every version. False when absent.
+        """Mark the head deleted (load then answers None) and erase every version. False when absent.
 
-        Channel bindings, which share the agent partition, are left to the binding store.
+        The head stays as a tombstone holding the last version number, so a later publish continues
+        the numbering. Channel bindings, which share the agent partition, are left to the binding store.
         """
-        response = self._client.delete_item(
-            TableName=self._table, Key=key(tenant_pk(tenant_id), _head_sk(agent_id)), ReturnValues="ALL_OLD"
-        )
-        if "Attributes" not in response:
+        try:
+            self._client.update_item(
+                TableName=self._table, Key=key(tenant_pk(tenant_id), _head_sk(agent_id)),
+                UpdateExpression="SET #d = :yes",
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(#d)",
+                ExpressionAttributeNames={"#d": DELETED_ATTRIBUTE}, ExpressionAttributeValues={":yes": n(1)},
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
             return False
         pk = agent_pk(tenant_id, agent_id)
         stored = [key(pk, text(item, "sk")) for item in partition_items(self._client, self._table, pk, "V#")]
@@ -206,18 +224,23 @@ class DynamoBundleStore:
         return True
 
 
-def _flip_head(table: str, tenant_id: str, agent_id: str, base: int | None, version: int) -> Any:
-    """The conditional head update: the head must still be where this publish started."""
-    still_at_base = "attribute_not_exists(pk)" if base is None else "#v = :base"
+def _flip_head(table: str, tenant_id: str, agent_id: str, base: int | None, version: int, *,
+               deleted: bool) -> Any:
+    """The conditional head update: the head must still be where this publish started (a delete
+    racing the publish moves it, so a deleted agent is never brought back by an older publish)."""
+    if base is None:
+        still_at_base = "attribute_not_exists(pk)"
+    else:
+        still_at_base = f"#v = :base AND {'attribute_exists' if deleted else 'attribute_not_exists'}(#d)"
     values: dict[str, Any] = {":version": n(version)}
     if base is not None:
         values[":base"] = n(base)
     return {
         "TableName": table,
         "Key": key(tenant_pk(tenant_id), _head_sk(agent_id)),
-        "UpdateExpression": "SET #v = :version",
+        "UpdateExpression": "SET #v = :version REMOVE #d",
         "ConditionExpression": still_at_base,
-        "ExpressionAttributeNames": {"#v": "version"},
+        "ExpressionAttributeNames": {"#v": "version", "#d": DELETED_ATTRIBUTE},
         "ExpressionAttributeValues": values,
     }
 

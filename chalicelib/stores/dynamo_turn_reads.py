@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.stores import items as it
-from chalicelib.stores.dynamo_bundles import head_sk
+from chalicelib.stores.dynamo_bundles import DELETED_ATTRIBUTE, head_sk
 from chalicelib.stores.dynamo_config import CONFIG_SK
 from chalicelib.stores.dynamo_interlocutors import IDENTITY_SK, profile_data
 from chalicelib.stores.dynamo_sessions import POINTER_SK, SESSION_SK, session_key_hash
@@ -41,7 +41,8 @@ class DynamoTurnReads:
         head_item, config_item = found.get(_id(head)), found.get(_id(config))
         identity_item, pointer_item = found.get(_id(identity)), found.get(_id(pointer))
         return TurnStart(
-            latest_version=it.number(head_item, "version") if head_item else None,
+            latest_version=(it.number(head_item, "version")
+                            if head_item and DELETED_ATTRIBUTE not in head_item else None),
             tenant_layer=json.loads(it.text(config_item, it.DOC_ATTRIBUTE)) if config_item else {},
             interlocutor_id=it.text(identity_item, "interlocutor_id") or None if identity_item else None,
             session_id=it.text(pointer_item, "session_id") or None if pointer_item else None,

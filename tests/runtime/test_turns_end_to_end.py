@@ -284,3 +284,18 @@ def test_a_session_of_another_user_is_not_found_and_a_bad_async_flag_is_refused(
     flagged = desk.api.call("POST", f"/v1/agents/{AGENT}/turns?async=maybe", desk.key,
                             {"user_id": "ana", "message": "x"})
     assert flagged.status_code == 422 and flagged.json_body["error"]["details"]["errors"][0]["path"] == "async"
+
+
+def test_after_a_delete_and_a_new_publish_turns_answer_from_the_new_bundle(desk: Desk) -> None:
+    def agent(text: str) -> dict[str, Any]:
+        bundle = returns_agent()
+        bundle["templates"][0]["text"] = text  # the exclusive opening-hours answer
+        return bundle
+
+    desk.publish(agent("We open at nine."))
+    desk.model.reply_json(understood(applicable_rules=["opening_hours"]))
+    assert desk.turn("When are you open?")["reply"] == "We open at nine."  # cached in this container
+    assert desk.api.call("DELETE", f"/v1/agents/{AGENT}", desk.key).status_code == 204
+    desk.publish(agent("We open at ten."))
+    desk.model.reply_json(understood(applicable_rules=["opening_hours"]))
+    assert desk.turn("When are you open?")["reply"] == "We open at ten."

@@ -235,7 +235,8 @@ def test_list_agents_gives_each_agent_with_its_latest_version(store: DynamoBundl
     assert store.list_agents("acme") == [("sales", 1), ("support", 2)]
 
 
-def test_a_deleted_agent_no_longer_loads_and_starts_afresh(any_aws: Aws, store: DynamoBundleStore) -> None:
+def test_a_deleted_agent_no_longer_loads_and_a_new_publish_goes_on_numbering(
+        any_aws: Aws, store: DynamoBundleStore) -> None:
     publish(store, a_bundle())
     publish(store, a_bundle())
     assert store.delete("acme", "support") is True
@@ -245,7 +246,11 @@ def test_a_deleted_agent_no_longer_loads_and_starts_afresh(any_aws: Aws, store: 
     assert store.list_agents("acme") == []
     assert agent_items(any_aws) == []
     assert store.delete("acme", "support") is False
-    assert publish(store, a_bundle("again")) == 1
+    # A container may still hold version 1 or 2 of the deleted agent: never reuse those numbers.
+    assert publish(store, a_bundle("again")) == 3
+    loaded = store.load("acme", "support")
+    assert loaded is not None and loaded.bundle.agent.name == "again"
+    assert store.list_agents("acme") == [("support", 3)]
 
 
 def test_another_tenant_cannot_load_or_delete_the_agent(store: DynamoBundleStore) -> None:
