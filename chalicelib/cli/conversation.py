@@ -46,6 +46,9 @@ def chat(
     Each reply is followed by one line: rules applied, scenario and step, regeneration attempts,
     fallback, LLM calls. End with /quit or Ctrl-D.
     """
+    if session_id and not user_id:
+        raise click.UsageError("--session needs --user: a session belongs to one user (see the line that "
+                               "ended that chat)")
     client = ApiClient(resolve_server(url, key))
     user = user_id or f"cli-{secrets.token_hex(4)}"
     stdin = sys.stdin
@@ -81,7 +84,8 @@ def chat(
         click.echo(f"agent> {reply}" if reply is not None else "agent> (silent: a human has the conversation)")
         click.secho(f"  {outcome_line(Outcome.model_validate(answer.get('outcome') or {}))}", dim=True)
     if session_id:
-        click.echo(f"session {session_id}: `ruche explain {session_id} --agent {agent_id}` shows why")
+        click.echo(f"session {session_id}: `ruche explain {session_id} --agent {agent_id}` shows why; "
+                   f"`ruche chat {agent_id} --user {user} --session {session_id}` goes on")
 
 
 @click.command(short_help="Explain a reply from its turn record.")

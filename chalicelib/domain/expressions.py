@@ -15,10 +15,11 @@ import ast
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from simpleeval import EvalWithCompoundTypes, NameNotDefined
+
+from chalicelib.domain import patterns
 
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _NUMBER_RE = re.compile(rf"(?<![\w.])-?(?:{_NUMBER})(?![\w])")
@@ -53,7 +54,8 @@ def contains(text: object, part: object) -> bool:
 
 
 def matches(text: object, pattern: object) -> bool:
-    return _compiled_regex(str(pattern)).search(str(text)) is not None
+    """A search anywhere in the text, like re.search; a pattern that runs out of time does not match."""
+    return patterns.search(str(pattern), str(text)) is not None
 
 
 def words(text: object) -> int:
@@ -66,11 +68,6 @@ def _lower(value: object) -> object:
 
 def _upper(value: object) -> object:
     return value.upper() if isinstance(value, str) else value
-
-
-@lru_cache(maxsize=512)
-def _compiled_regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
 
 
 FUNCTIONS: Mapping[str, Callable[..., Any]] = {
@@ -155,4 +152,40 @@ def compile_expression(source: str, known_names: Iterable[str]) -> Expression:
             raise ExpressionError(f"{type(node).__name__.lower()} is not allowed in expression {text!r}")
     # `tools` is a mapping that is always present (empty when no tool ran).
     names.discard("tools")
-    return Expression(source=text, names=frozenset(names), _tree=tree)
+    _check_literals(tree, text)
+    expression = Expression(source=text, names=frozenset(names), _tree=tree)
+    _dry_run(expression)
+    return expression
+
+
+# A reply that exercises the helpers: figures, money, a percentage, words.
+_SAMPLE = {"reply": "Your refund of $25.50 (10% off 3 items) is on its way.", "message": "Where is my refund?",
+           "turn_number": 1, "tools": {}}
+
+
+def _check_literals(tree: ast.Expression, text: str) -> None:
+    """What can be known before any reply: regex literals compile, constant parts evaluate."""
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "matches"
+                and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)):
+            try:
+                patterns.compiled(node.args[1].value)
+            except patterns.PatternError as exc:
+                raise ExpressionError(f"the pattern {node.args[1].value!r} {exc} in expression {text!r}") from exc
+        elif isinstance(node, ast.BinOp) and not any(isinstance(inner, ast.Name) for inner in ast.walk(node)):
+            try:  # 9 ** 9 ** 9: simpleeval refuses it on every turn, so refuse it now
+                EvalWithCompoundTypes(functions=dict(FUNCTIONS)).eval(ast.unparse(node))
+            except Exception as exc:
+                raise ExpressionError(f"{ast.unparse(node)!r} cannot be computed ({type(exc).__name__}) "
+                                      f"in expression {text!r}") from exc
+
+
+def _dry_run(expression: Expression) -> None:
+    """An expression over the reply alone is tried on a sample reply: one that fails there would
+    fail on every turn (and send every turn to the fallback), so it is refused at publish time."""
+    if not expression.names <= REPLY_NAMES:
+        return  # it names fields: their values are only known during a turn
+    verdict = expression.evaluate(_SAMPLE)
+    if verdict.applicable and verdict.error:
+        raise ExpressionError(f"expression {expression.source!r} fails on a sample reply: {verdict.error}")

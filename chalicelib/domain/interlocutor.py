@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from chalicelib.domain import patterns
 from chalicelib.domain.base import ItemId, Model
 
 
@@ -72,9 +73,9 @@ class FieldDefinition(Model):
             raise ValueError("an enum field needs `values`")
         if self.pattern is not None:
             try:
-                re.compile(self.pattern)
-            except re.error as exc:
-                raise ValueError(f"`pattern` is not a valid regular expression: {exc}") from exc
+                patterns.compiled(self.pattern)
+            except patterns.PatternError as exc:
+                raise ValueError(f"`pattern` {exc}") from exc
         return self
 
     @property
@@ -148,7 +149,7 @@ class FieldDefinition(Model):
             if text.casefold() not in by_fold:
                 raise ValueError(f"is not one of {', '.join(self.values)}")
             text = by_fold[text.casefold()]
-        if self.pattern is not None and not re.fullmatch(self.pattern, text):
+        if self.pattern is not None and not patterns.fullmatch(self.pattern, text):
             raise ValueError("does not match the field's pattern")
         return text
 

@@ -7,10 +7,13 @@ never fails on understanding. Honest about what it is: regexes and word overlap,
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
+import regex
+
+from chalicelib.domain import patterns
 from chalicelib.domain.interlocutor import FieldDefinition, FieldType
 from chalicelib.focal.index import tokens
 from chalicelib.focal.types import Retrieved, TurnContext, Understanding
@@ -112,16 +115,31 @@ def _extract(field: FieldDefinition, message: str, claimed: list[Span], *, asked
         start = 0 if alone or asked else _name_position(field, message)
         return None if start is None else _first(field, _NUMBER, message, claimed, after=start)
     if kind is FieldType.STRING and field.pattern is not None:
-        inside = re.compile(_unanchored(field.pattern))
+        inside = patterns.compiled(_unanchored(field.pattern))  # a tenant's pattern on the user's text
         return _first(field, _WORDISH, message, claimed) or _first(field, inside, message, claimed)
     shape = {FieldType.EMAIL: _EMAIL, FieldType.DATE: _DATE, FieldType.PHONE: _PHONE}.get(kind)
     return _first(field, shape, message, claimed) if shape is not None else None
 
 
-def _first(field: FieldDefinition, shape: re.Pattern[str], message: str, claimed: list[Span],
-           after: int = 0) -> str | None:
+def _first(field: FieldDefinition, shape: re.Pattern[str] | regex.Pattern[str], message: str,
+           claimed: list[Span], after: int = 0) -> str | None:
     """The first unclaimed match of `shape` that the field accepts; claims its span."""
-    for match in shape.finditer(message, after):
+    try:
+        return _first_of(field, _matches(shape, message, after), claimed)
+    except TimeoutError:  # a tenant pattern that backtracks too long extracts nothing
+        return None
+
+
+def _matches(shape: re.Pattern[str] | regex.Pattern[str], message: str,
+             after: int) -> Iterator[re.Match[str] | regex.Match[str]]:
+    if isinstance(shape, regex.Pattern):
+        return shape.finditer(message, after, timeout=patterns.PATTERN_TIMEOUT_S)
+    return shape.finditer(message, after)
+
+
+def _first_of(field: FieldDefinition, found: Iterator[re.Match[str] | regex.Match[str]],
+              claimed: list[Span]) -> str | None:
+    for match in found:
         text = match.group(0).strip(".,;:!?")
         span = (match.start(), match.start() + len(text))
         if not text or any(span[0] < end and start < span[1] for start, end in claimed):

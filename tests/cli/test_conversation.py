@@ -49,10 +49,18 @@ def test_chat_ends_at_the_end_of_input_and_skips_blank_lines(published: Stack) -
 
 def test_chat_can_continue_a_session_and_goes_silent_after_a_handoff(published: Stack) -> None:
     first = chat(published, "Can I talk to a human please?\n")
-    again = chat(published, "Hello?\n", "--session", session_of(first))
+    user = re.search(r"--user (\S+)", first)
+    assert user is not None, first
+    again = chat(published, "Hello?\n", "--user", user.group(1), "--session", session_of(first))
 
     assert "handed off to a human" in first
     assert "agent> (silent: a human has the conversation)" in again
+
+
+def test_continuing_a_session_without_its_user_is_a_usage_error(published: Stack) -> None:
+    result = ruche("chat", "returns", "--session", "ses_x", "--url", published.url, "--key", published.key,
+                   input="hi\n")
+    assert result.exit_code == 2 and "--session needs --user" in result.output
 
 
 def test_chat_with_an_unknown_agent_is_one_line_and_exit_2(published: Stack) -> None:

@@ -68,3 +68,8 @@ def test_a_copy_with_other_rules_finds_the_copys_rules() -> None:
     assert original.rule("old") is not None  # fills the lookup of the original
     copy = original.model_copy(update={"rules": [Rule(id="new", condition="c", action="a")]})
     assert copy.rule("new") is not None and copy.rule("old") is None
+
+
+def test_a_field_pattern_that_is_no_regular_expression_is_refused_with_its_path() -> None:
+    found = problems(bundle(fields=[{"name": "order", "pattern": "NW-[0-9"}]))
+    assert list(found) == ["fields[0]"] and "pattern" in found["fields[0]"]

@@ -104,3 +104,25 @@ def test_a_type_error_in_tenant_data_is_an_applicable_error_not_a_crash() -> Non
 def test_a_bad_expression_is_rejected_at_compile_time(source: str, problem: str) -> None:
     with pytest.raises(ExpressionError, match=problem):
         compile_expression(source, NAMES)
+
+
+@pytest.mark.parametrize(("source", "problem"), [
+    ('matches(reply, "(")', "is not a valid regular expression"),
+    ("9 ** 9 ** 9 > 1", "cannot be computed"),
+    ("len(reply * 100000000) > 1", "fails on a sample reply"),
+])
+def test_expressions_that_would_fail_on_every_turn_are_refused_when_published(source: str, problem: str) -> None:
+    with pytest.raises(ExpressionError, match=problem):
+        compile_expression(source, ["reply"])
+
+
+def test_an_expression_over_fields_is_not_tried_before_the_fields_have_values() -> None:
+    expression = compile_expression("order_total / items > 3", ["order_total", "items"])
+    assert expression.evaluate({"order_total": 10, "items": 0}).error  # fails closed during a turn
+
+
+@pytest.mark.timeout(60)  # with plain `re` this search would run for hours: the test would time out
+def test_a_pattern_that_backtracks_forever_stops_and_does_not_match() -> None:
+    evil = compile_expression('not matches(reply, "(a+)+b$")', ["reply"])
+    verdict = evil.evaluate({"reply": "a" * 5000 + "!"})
+    assert verdict.holds is True  # a search that ran out of time found nothing
