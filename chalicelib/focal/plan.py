@@ -6,6 +6,7 @@ what the offline provider answers, so the local stack replies sensibly without a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -125,12 +126,17 @@ def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
     confirmation question."""
     if plan.exclusive is not None:
         return plan.exclusive.render(plan.variables)
-    for suggestion in plan.suggestions:
-        if suggestion.can_render(plan.variables):
-            return suggestion.render(plan.variables)
-    parts = [_sentence(action) for action in plan.instructions]
-    if not parts and plan.step_instruction and not plan.ask_fields and not plan.confirm_tool:
-        parts.append(_sentence(plan.step_instruction))
+    suggestion = next((item for item in plan.suggestions if item.can_render(plan.variables)), None)
+    if suggestion is not None:
+        parts = [suggestion.render(plan.variables)]
+    else:
+        parts = [_user_facing(action) for action in plan.instructions
+                 if not _ASKS.match(action) and not _GUARDRAIL.match(action)]
+        if not parts and plan.step_instruction and not plan.ask_fields and not plan.confirm_tool:
+            parts.append(_user_facing(plan.step_instruction))
+    parts = [part for part in parts if part]
+    if suggestion is not None and "?" in parts[0]:
+        return parts[0]  # the template already asks what this turn needs
     if plan.ask_fields:
         asked = [_field_phrase(bundle, name) for name in plan.ask_fields]
         parts.append(f"Could you tell me {_join(asked)}?")
@@ -140,6 +146,34 @@ def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
         what = _lower_first(described) or f"run {plan.confirm_tool}"
         parts.append(f"Shall I go ahead and {what}? Please answer yes or no.")
     return " ".join(part for part in parts if part) or "How can I help you?"
+
+
+# Instructions are written to the model ("Tell the customer that ..."); the offline stand-in says
+# what they ask for instead of reciting them.
+_ASKS = re.compile(r"^\s*ask\b", re.IGNORECASE)
+_DIRECTIVE = re.compile(
+    r"^\s*(?:(?:tell|inform|remind|reassure)\s+(?:the\s+)?(?:customer|user|caller|client)(?:\s+that)?"
+    r"|(?:explain|mention|state|confirm)\s+that|say(?:\s+that)?"
+    r"|let\s+(?:the\s+)?(?:customer|user|caller|client)\s+know(?:\s+that)?)\b[\s,:]*",
+    re.IGNORECASE)
+_GUARDRAIL = re.compile(r"^\s*(?:never|do not|don't|avoid|no)\b", re.IGNORECASE)  # a constraint, not content
+_APOLOGY = re.compile(r"^\s*apologi[sz]e(?:\s+once)?[\s,]*(?:and\s+)?", re.IGNORECASE)
+_SECOND_PERSON = ((re.compile(r"\bthe (?:customer|user|caller)'s\b", re.IGNORECASE), "your"),
+                  (re.compile(r"\bthe (?:customer|user|caller) (is|was)\b", re.IGNORECASE), "you are"),
+                  (re.compile(r"\bthe (?:customer|user|caller) has\b", re.IGNORECASE), "you have"),
+                  (re.compile(r"\bthe (?:customer|user|caller)\b", re.IGNORECASE), "you"))
+
+
+def _user_facing(instruction: str) -> str:
+    """An instruction to the model, reworded as what the agent would say (offline stand-in only)."""
+    text = " ".join(instruction.split())
+    sorry = ""
+    if _APOLOGY.match(text):
+        sorry, text = "I'm sorry about that.", _APOLOGY.sub("", text, count=1)
+    text = _DIRECTIVE.sub("", text, count=1)
+    for pattern, replacement in _SECOND_PERSON:
+        text = pattern.sub(replacement, text)
+    return " ".join(part for part in (sorry, _sentence(text)) if part)
 
 
 def _sentence(text: str) -> str:

@@ -120,7 +120,7 @@ def test_instructions_are_the_selected_rule_actions_highest_priority_first() -> 
     plan = plan_for(a_bundle(rules=rules), ["a", "b"])
 
     assert plan.instructions == ("apologise", "be brief")
-    assert plan.draft == "Apologise. Be brief."
+    assert plan.draft == "I'm sorry about that. Be brief."
 
 
 def test_missing_fields_become_a_question_using_field_descriptions() -> None:
@@ -153,7 +153,7 @@ def test_a_completed_scenario_asks_for_nothing() -> None:
 def test_the_step_instruction_is_the_draft_when_nothing_else_is_planned() -> None:
     bundle = a_bundle(scenarios=[a_scenario("returns", steps=[a_step("s1", instruction="thank the user")])])
 
-    assert plan_for(bundle, scenario=at_step()).draft == "Thank the user."
+    assert plan_for(bundle, scenario=at_step()).draft == "Thank you."
     assert plan_for(a_bundle()).draft == "How can I help you?"
 
 
@@ -225,3 +225,22 @@ def test_a_confirmation_without_a_tool_description_names_the_tool() -> None:
     plan = plan_for(a_bundle(), tools=tools)
 
     assert plan.draft == "Shall I go ahead and run ghost? Please answer yes or no."
+
+
+def test_a_suggestion_is_followed_by_the_question_for_missing_fields_unless_it_asks_already() -> None:
+    templates = [a_template("policy", "Returns are free within 30 days."), a_template("asks", "Which order is it?")]
+    rules = [a_rule("r1", templates=["policy"]), a_rule("r2", templates=["asks"])]
+    bundle = a_bundle(rules=rules, templates=templates, fields=[a_field("order_id", description="order number")],
+                      scenarios=[a_scenario("returns", steps=[a_step("s1")])])
+    told = plan_for(bundle, ["r1"], scenario=at_step(missing=("order_id",)))
+    asked = plan_for(bundle, ["r2"], scenario=at_step(missing=("order_id",)))
+    assert told.draft == "Returns are free within 30 days. Could you tell me your order number?"
+    assert asked.draft == "Which order is it?"
+
+
+def test_guardrails_and_asks_in_rule_actions_are_not_recited_to_the_user() -> None:
+    rules = [a_rule("a", action="never promise a refund above $500", priority=9),
+             a_rule("b", action="ask for the order number", priority=8),
+             a_rule("c", action="tell the customer that the customer's parcel ships tomorrow")]
+    plan = plan_for(a_bundle(rules=rules), ["a", "b", "c"])
+    assert plan.draft == "Your parcel ships tomorrow."
