@@ -91,11 +91,13 @@ def chat(
 @click.command(short_help="Explain a reply from its turn record.")
 @click.argument("session_id")
 @click.argument("turn_id", required=False)
-@click.option("--agent", "agent_id", required=True, metavar="ID", help="The agent the session belongs to.")
+@click.option("--agent", "agent_id", metavar="ID",
+              help="The agent the session belongs to [default: found among the tenant's agents].")
 @click.option("--all", "show_all", is_flag=True, help="Explain every turn of the session, not only the last.")
 @server_options
 def explain(
-    *, session_id: str, turn_id: str | None, agent_id: str, show_all: bool, url: str | None, key: str | None
+    *, session_id: str, turn_id: str | None, agent_id: str | None, show_all: bool, url: str | None,
+    key: str | None
 ) -> None:
     """Explain a reply: the turn record of TURN_ID (default: the session's last turn) as a trace.
 
@@ -104,6 +106,8 @@ def explain(
     fallback decision and timings.
     """
     client = ApiClient(resolve_server(url, key))
+    if agent_id is None:
+        agent_id = _agent_of_session(client, session_id)
     records = session_records(client, agent_id, session_id)
     if turn_id is not None:
         chosen = [record for record in records if record.turn_id == turn_id]
@@ -117,6 +121,25 @@ def explain(
     else:
         chosen = records if show_all else records[-1:]
     click.echo("\n\n".join(format_record(record) for record in chosen))
+
+
+def _agent_of_session(client: ApiClient, session_id: str) -> str:
+    """The agent whose session this is: the API reads sessions under their agent, so ask each one."""
+    cursor: str | None = None
+    while True:
+        page: dict[str, Any] = client.get("/v1/agents", cursor=cursor) or {}
+        for agent in page.get("agents") or []:
+            try:
+                client.get(f"{agent_path(agent['agent_id'])}/sessions/{urllib.parse.quote(session_id, safe='')}/turns",
+                           limit="1")
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            return str(agent["agent_id"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            raise CliFailure(f"session {session_id!r} not found in any agent of this tenant")
 
 
 def session_records(client: ApiClient, agent_id: str, session_id: str) -> list[TurnRecord]:

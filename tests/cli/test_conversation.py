@@ -84,6 +84,16 @@ def test_explain_shows_why_the_last_reply_was_made(published: Stack) -> None:
     assert "timings: retrieve" in result.stdout
 
 
+def test_explain_finds_the_agent_of_a_session_when_it_is_not_given(published: Stack) -> None:
+    session = session_of(chat(published, "When are you open?\n"))
+    found = ruche("explain", session, "--url", published.url, "--key", published.key)
+    missing = ruche("explain", "ses_nope", "--url", published.url, "--key", published.key)
+    assert found.exit_code == 0, found.output
+    assert found.stdout.startswith("turn 1 ")
+    assert missing.exit_code == 2
+    assert missing.stderr.strip() == "ruche: session 'ses_nope' not found in any agent of this tenant"
+
+
 def test_explain_all_and_one_turn_by_id(published: Stack) -> None:
     session = session_of(
         chat(published, "When are you open?\nI want to return an item and get a refund for my order\n")
