@@ -326,7 +326,7 @@ def list_event_endpoints() -> Response:
 @api_call
 def put_event_endpoint(endpoint_id: str) -> Response:
     tenant = tenant_of(_request())
-    body = model_of(_request(), event_endpoints.EventEndpointPut)
+    body = event_endpoints.parse_put(services(), body_of(_request()))
     return json_response(event_endpoints.put(services(), tenant, endpoint_id, body))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from chalicelib.api.body import parse_model
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.event import EventEndpoint, EventType
 from chalicelib.domain.ids import is_valid_id, now_iso
@@ -28,6 +29,25 @@ class EventEndpointPut(BaseModel):
     @classmethod
     def _distinct(cls, events: list[EventType]) -> list[EventType]:
         return sorted(set(events), key=list(EventType).index)
+
+
+def parse_put(svc: Services, document: object) -> EventEndpointPut:
+    """The body, validated: its shape and the network guard's verdict on `url`, every problem at once."""
+    shape: list[tuple[str, str]] = []
+    body: EventEndpointPut | None = None
+    try:
+        body = parse_model(EventEndpointPut, document)
+    except InvalidInput as exc:
+        shape = [(error["path"], error["message"]) for error in exc.details.get("errors", [])]
+    url = document.get("url") if isinstance(document, dict) else None
+    if isinstance(url, str) and not any(path == "url" for path, _ in shape):
+        try:
+            check_url(url, svc.platform_config.network.allow_private, at_publish=True, path="url")
+        except InvalidInput as exc:
+            shape += [(error["path"], error["message"]) for error in exc.details.get("errors", [])]
+    if shape or body is None:
+        raise InvalidInput.many(shape)
+    return body
 
 
 def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut) -> dict[str, Any]:

@@ -105,7 +105,10 @@ def test_an_endpoint_is_stored_per_tenant_and_never_shows_its_secret(local_api: 
 def test_a_bad_endpoint_is_422_with_every_path(api: Api) -> None:
     _, key = tenant(api)
     bad = api.call("PUT", "/v1/event-endpoints/main", key, {"url": "x", "events": ["nope"], "secret": "short"})
-    assert bad.status_code == 422 and sorted(paths_of(bad)) == ["events[0]", "secret"]
+    assert bad.status_code == 422 and sorted(paths_of(bad)) == ["events[0]", "secret", "url"]
+    both = api.call("PUT", "/v1/event-endpoints/main", key,
+                    {"url": "http://169.254.169.254/latest", "events": ["handoff"], "secret": "short"})
+    assert both.status_code == 422 and sorted(paths_of(both)) == ["secret", "url"]  # every problem at once
     private = register(api, key, "http://169.254.169.254/latest", ["handoff"])
     assert (private.status_code, paths_of(private)) == (422, ["url"])
     assert register(api, key, "http://10.0.0.1/", ["handoff"], endpoint_id="bad id!").status_code == 422
