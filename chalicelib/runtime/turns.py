@@ -60,7 +60,7 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
         if start.latest_version is None:
             raise NotFound(f"agent {agent_id!r} not found")
         published = svc.bundle_cache.version(tenant_id, agent_id, start.latest_version)
-        session, data = _open_session(svc, key, start, published, request.session_id)
+        session, data = open_session(svc, key, start, published, request.session_id)
         done = execute_turn(svc, published, session, request.message, channel=key.channel,
                             tenant_layer=start.tenant_layer, interlocutor=data)
     if done is None:  # only a commit gate drops a turn, and a sync turn has none: never superseded
@@ -111,10 +111,16 @@ def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnRequ
     return session.key
 
 
-def _open_session(svc: Services, key: SessionKey, start: TurnStart, published: PublishedBundle,
+def open_session(svc: Services, key: SessionKey, start: TurnStart, published: PublishedBundle,
                   wanted: str | None) -> tuple[Session, InterlocutorData | None]:
-    """The session this turn runs in, with the interlocutor's live data when it was read with it."""
+    """The session this turn runs in (`wanted`, else the key's open one, opened if need be), with the
+    interlocutor's live data when it was read with it. Shared by sync turns and the queue worker.
+
+    Raises NotFound for a wanted session that does not exist, Conflict for one that has ended.
+    """
     now = now_s()
+    if wanted is not None and start.interlocutor_id is None:  # its interlocutor was erased meanwhile
+        raise NotFound(f"session {wanted!r} not found")
     interlocutor_id = start.interlocutor_id or svc.interlocutors.resolve(key.tenant_id, key.channel, key.user_id)
     session_id = wanted or start.session_id
     session, data = (svc.turn_reads.session_and_data(key.tenant_id, session_id, interlocutor_id, now)

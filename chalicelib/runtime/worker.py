@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.runtime.delivery import deliver_reply
 from chalicelib.runtime.events import deliver_event, is_event_message
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services, services
-from chalicelib.runtime.turns import hold_session
+from chalicelib.runtime.turns import hold_session, open_session
 from chalicelib.stores.ports import PublishedBundle
 
 if TYPE_CHECKING:
@@ -93,39 +94,32 @@ def handle_record(svc: Services, record: SQSRecord) -> None:
     if is_event_message(record.body):  # outbound events share the turn queue (runtime/events.py)
         return deliver_event(svc, record)
     message = TurnMessage.model_validate_json(record.body)  # a poison body raises: retried, then DLQ
-    session = _session_of(svc, message)
-    if session is None:  # the interlocutor was erased meanwhile: nothing to answer
-        logger.info("turn message for a session that no longer exists: dropped")
-        return
+    key = SessionKey(tenant_id=message.tenant_id, agent_id=message.agent_id, channel=message.channel,
+                     user_id=message.user_id)
     try:
-        _run_logical_turn(svc, session, message)
+        _run_logical_turn(svc, key, message)
     except HoldForAccumulation as hold:
         _extend_visibility(svc, record, hold.remaining_s)
         raise
 
 
-def _session_of(svc: Services, message: TurnMessage) -> Session | None:
-    """The named session, or the open session of the message's session key (opened if need be)."""
-    if message.session_id is not None:
-        return svc.sessions.get(message.tenant_id, message.session_id)
-    key = SessionKey(tenant_id=message.tenant_id, agent_id=message.agent_id, channel=message.channel,
-                     user_id=message.user_id)
-    published = svc.bundle_cache.latest(key.tenant_id, key.agent_id)
-    tenant_layer = svc.config_store.get_tenant_layer(key.tenant_id)
-    idle_timeout_s = svc.resolver.for_turn(tenant_layer, published, channel=key.channel).config.session.idle_timeout_s
-    interlocutor_id = svc.interlocutors.resolve(key.tenant_id, key.channel, key.user_id)
-    return svc.sessions.open(key, interlocutor_id, time.time(), idle_timeout_s)
-
-
-def _run_logical_turn(svc: Services, session: Session, message: TurnMessage) -> None:
-    key = session.key
+def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> None:
+    """The same reads as a sync turn (turns.py): two batched round trips under the lock, then FOCAL."""
     with hold_session(svc.session_lock, key):
         pending = svc.inbox.pending(key)
         if not pending:
             return  # answered together with an earlier message of this session
-        current = svc.sessions.get(session.key.tenant_id, session.session_id) or session
-        published = svc.bundle_cache.latest(key.tenant_id, key.agent_id)
-        window_s = _accumulation_window_s(svc, published, current)
+        start = svc.turn_reads.start(key)
+        if start.latest_version is None:
+            logger.info("turn message for an agent that no longer exists: dropped")
+            return
+        published = svc.bundle_cache.version(key.tenant_id, key.agent_id, start.latest_version)
+        try:
+            session, data = open_session(svc, key, start, published, message.session_id)
+        except (NotFound, Conflict):  # the session was erased or ended after the message was queued
+            logger.info("turn message for a session that is gone or ended: dropped")
+            return
+        window_s = _accumulation_window_s(svc, published, session, start.tenant_layer)
         youngest = max(entry.received_at for entry in pending)
         remaining = youngest + window_s - time.time()
         if remaining > 0:
@@ -133,9 +127,9 @@ def _run_logical_turn(svc: Services, session: Session, message: TurnMessage) -> 
         from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415 - the pipeline loads on first use
 
         text = "\n".join(entry.text for entry in pending)
-        done = execute_turn(svc, published, current, text, channel=key.channel, turn_id=message.turn_id,
-                            may_commit=_commit_gate(svc, key, pending),
-                            inbound=[(entry.message_id, entry.text) for entry in pending])
+        done = execute_turn(svc, published, session, text, channel=key.channel, turn_id=message.turn_id,
+                            may_commit=_commit_gate(svc, key, pending), tenant_layer=start.tenant_layer,
+                            interlocutor=data, inbound=[(entry.message_id, entry.text) for entry in pending])
     if done is not None and done.reply is not None:
         deliver_reply(svc, message.binding_id, key, done.turn_id, done.reply, reply_to=message.reply_to)
 
@@ -156,8 +150,8 @@ def _commit_gate(svc: Services, key: SessionKey, answered: list[InboxMessage]) -
     return may_commit
 
 
-def _accumulation_window_s(svc: Services, published: PublishedBundle, session: Session) -> float:
-    tenant_layer = svc.config_store.get_tenant_layer(session.key.tenant_id)
+def _accumulation_window_s(svc: Services, published: PublishedBundle, session: Session,
+                           tenant_layer: dict[str, Any]) -> float:
     state = session.scenario
     config = svc.resolver.for_turn(tenant_layer, published, channel=session.key.channel,
                                    scenario_id=state.scenario_id if state else None,
