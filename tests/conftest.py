@@ -138,6 +138,16 @@ def redis_client(redis_server: RedisServer) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture
+def stoppable_redis(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisServer]:
+    """The shared redis-server, restarted at the end whatever the test did to it."""
+    if redis_server.process is None:
+        pytest.fail("this test stops redis-server: it needs the one the fixtures start, not REDIS_URL")
+    yield redis_server
+    if redis_server.process.poll() is not None:
+        redis_server.start()
+
+
 def moto_server_binary() -> str:
     found = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or shutil.which("moto_server")
     if not found:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import boto3
 import pytest
 import redis
@@ -25,16 +23,6 @@ AT = 1_800_000_000.0
 @pytest.fixture
 def inbox(any_aws: Aws, redis_client: redis.Redis) -> SessionInbox:
     return SessionInbox(redis_client, any_aws.dynamodb, any_aws.table, retry_redis_after_s=0)
-
-
-@pytest.fixture
-def stoppable_redis(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisServer]:
-    """The shared redis-server, restarted at the end whatever the test did to it."""
-    if redis_server.process is None:
-        pytest.fail("this test stops redis-server: it needs the one the fixtures start, not REDIS_URL")
-    yield redis_server
-    if redis_server.process.poll() is not None:
-        redis_server.start()
 
 
 def ids(messages: list[object]) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -124,16 +123,6 @@ def test_redis_down_is_unavailable_for_the_redis_lock(redis_server: RedisServer)
         lock.acquire(KEY, ttl_s=30)
     with pytest.raises(Unavailable):
         lock.release(KEY, 1)
-
-
-@pytest.fixture
-def stoppable_redis(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisServer]:
-    """The shared redis-server, restarted at the end whatever the test did to it."""
-    if redis_server.process is None:
-        pytest.fail("this test stops redis-server: it needs the one the fixtures start, not REDIS_URL")
-    yield redis_server
-    if redis_server.process.poll() is not None:
-        redis_server.start()
 
 
 def test_the_fallback_lock_keeps_working_when_redis_stops_mid_run(
