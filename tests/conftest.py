@@ -202,3 +202,17 @@ def any_aws(request: pytest.FixtureRequest) -> Aws:
     fixture = "aws" if request.param == "in-process" else "aws_http"
     aws_env: Aws = request.getfixturevalue(fixture)
     return aws_env
+
+
+def assert_stack_works(session: Any, stage: str) -> None:
+    """Deploy infra/ through `session` (boto3 or localstack-client), then use its table and queue."""
+    env = deploy(stage, client=session.client("cloudformation"))
+    dynamodb = session.client("dynamodb")
+    dynamodb.put_item(TableName=env["RUCHE_TABLE"], Item={"pk": {"S": "T#probe"}, "sk": {"S": "X"}})
+    item = dynamodb.get_item(TableName=env["RUCHE_TABLE"], Key={"pk": {"S": "T#probe"}, "sk": {"S": "X"}})
+    assert item["Item"]["pk"]["S"] == "T#probe"
+    sqs = session.client("sqs")
+    sqs.send_message(QueueUrl=env["RUCHE_TURN_QUEUE_URL"], MessageBody="{}", MessageGroupId="g",
+                     MessageDeduplicationId="d")
+    received = sqs.receive_message(QueueUrl=env["RUCHE_TURN_QUEUE_URL"], WaitTimeSeconds=5)
+    assert [message["Body"] for message in received["Messages"]] == ["{}"]

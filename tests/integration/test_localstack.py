@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from infra.deploy import deploy
+from tests.conftest import assert_stack_works
 
 # Read at import: the autouse sandbox fixture removes AWS_ENDPOINT_URL before each test runs.
 ENDPOINT = os.environ.get("AWS_ENDPOINT_URL") or "http://localhost:4566"
@@ -28,15 +28,5 @@ def test_the_template_deploys_into_localstack_and_its_tables_and_queue_work(
     session = Session()
     stage = f"t{uuid.uuid4().hex[:8]}"
 
-    env = deploy(stage, client=session.client("cloudformation"))
-
-    dynamodb = session.client("dynamodb")
-    dynamodb.put_item(TableName=env["RUCHE_TABLE"], Item={"pk": {"S": "t#1"}, "sk": {"S": "probe"}})
-    item = dynamodb.get_item(TableName=env["RUCHE_TABLE"], Key={"pk": {"S": "t#1"}, "sk": {"S": "probe"}})
-    assert item["Item"]["sk"]["S"] == "probe"
-    sqs = session.client("sqs")
-    sqs.send_message(QueueUrl=env["RUCHE_TURN_QUEUE_URL"], MessageBody="{}", MessageGroupId="g",
-                     MessageDeduplicationId="d")
-    received = sqs.receive_message(QueueUrl=env["RUCHE_TURN_QUEUE_URL"], WaitTimeSeconds=5)
-    assert [message["Body"] for message in received["Messages"]] == ["{}"]
+    assert_stack_works(session, stage)
     session.client("cloudformation").delete_stack(StackName=f"ruche-{stage}")
