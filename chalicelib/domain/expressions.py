@@ -1,8 +1,10 @@
 """Constraint expressions: a small, safe language for hard constraints, guards and transitions.
 
-Parsed with Python's `ast` (never executed by `eval`) and evaluated by simpleeval with a fixed set
-of functions. An expression is checked once, at publish time (syntax, known names, known
-functions), and compiled once per bundle; evaluating it is then a tree walk.
+Parsed with Python's `ast` (never executed by `eval`) and evaluated by our own budgeted tree walk
+(domain/evaluation.py) over an allow-list of node types, with a fixed set of functions. An
+expression is checked once, at publish time (length, depth, node types, known names and
+functions, regex literals, and every part that names nothing is computed within the budget), and
+compiled once per bundle. A budget overrun during a turn fails closed (Verdict.overrun).
 
 A name with no value this turn makes the expression *not applicable*: it neither passes nor fails
 by accident, and the caller decides (a hard constraint passes and says so; a guard or a transition
@@ -17,17 +19,25 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from simpleeval import EvalWithCompoundTypes, NameNotDefined
-
 from chalicelib.domain import patterns
+from chalicelib.domain.budget import BudgetExceeded
+from chalicelib.domain.evaluation import ALLOWED_NODES, Missing, evaluate
 
-_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+MAX_EXPRESSION_CHARS = 2000
+MAX_EXPRESSION_NODES = 400
+MAX_EXPRESSION_DEPTH = 32
+
+# Linear on any text: a figure only starts where a run of digits starts (the lookbehinds), and
+# possessive repeats never give digits back, so a 20,000-digit run is read once, not once per
+# digit (which made amounts() and percents() quadratic).
+_NUMBER = r"\d{1,3}+(?:,\d{3})++(?:\.\d++)?+|\d++(?:\.\d++)?+"
+_START = r"(?<!\d)(?<!\d[.,])"
 _NUMBER_RE = re.compile(rf"(?<![\w.])-?(?:{_NUMBER})(?![\w])")
 _CURRENCY = r"(?:[$€£¥]|USD|EUR|GBP|dollars?|euros?|pounds?)"
 _AMOUNT_RE = re.compile(
-    rf"(?:{_CURRENCY}\s?(?P<a>{_NUMBER}))|(?:(?P<b>{_NUMBER})\s?(?:{_CURRENCY}))", re.IGNORECASE
+    rf"(?:{_CURRENCY}\s?(?P<a>{_NUMBER}))|(?:{_START}(?P<b>{_NUMBER})\s?(?:{_CURRENCY}))", re.IGNORECASE
 )
-_PERCENT_RE = re.compile(rf"(?P<p>{_NUMBER})\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
+_PERCENT_RE = re.compile(rf"{_START}(?P<p>{_NUMBER})\s?(?:%|percent\b|per cent\b)", re.IGNORECASE)
 _WORD_RE = re.compile(r"\b[\w'’-]+\b")
 
 
@@ -54,8 +64,9 @@ def contains(text: object, part: object) -> bool:
 
 
 def matches(text: object, pattern: object) -> bool:
-    """A search anywhere in the text, like re.search; a pattern that runs out of time does not match."""
-    return patterns.search(str(pattern), str(text)) is not None
+    """A search anywhere in the text, like re.search. Raises PatternError for a pattern that cannot
+    be used and BudgetExceeded when it runs out of time: a check that cannot finish fails closed."""
+    return patterns.compile_tenant_pattern(str(pattern)).search(str(text)) is not None
 
 
 def words(text: object) -> int:
@@ -98,7 +109,8 @@ class Verdict:
     holds: bool
     applicable: bool
     missing: tuple[str, ...] = ()
-    error: str = ""
+    error: str = ""  # "TypeError: ..." (may quote tenant data: callers keep only the type)
+    overrun: str = ""  # the budget it went past (no tenant data); `error` is set too
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,21 +120,29 @@ class Expression:
     _tree: ast.Expression
 
     def evaluate(self, variables: Mapping[str, Any]) -> Verdict:
-        """Evaluate against this turn's variables. Never raises for missing data or bad values."""
+        """Evaluate against this turn's variables, within the budget. Never raises."""
         missing = tuple(sorted(name for name in self.names if variables.get(name) is None))
         if missing:
             return Verdict(holds=False, applicable=False, missing=missing)
-        evaluator = EvalWithCompoundTypes(names=dict(variables), functions=dict(FUNCTIONS))
         try:
-            result = evaluator.eval(self.source, previously_parsed=self._tree.body)
-        except NameNotDefined as exc:
-            return Verdict(holds=False, applicable=False, missing=(str(exc.name),))
-        except (KeyError, IndexError) as exc:
-            # tools["lookup"]["status"] when the tool did not run or returned no such key
-            return Verdict(holds=False, applicable=False, missing=(f"tools[{exc}]",))
+            result = evaluate(self._tree, variables, FUNCTIONS)
+        except Missing as exc:
+            return Verdict(holds=False, applicable=False, missing=(_missing_name(exc.what),))
+        except BudgetExceeded as exc:
+            return Verdict(holds=False, applicable=True, error=f"BudgetExceeded: {exc.reason}", overrun=exc.reason)
+        except patterns.PatternError as exc:  # a pattern built from turn data
+            return Verdict(holds=False, applicable=True, error=f"PatternError: {exc}",
+                           overrun="a pattern that cannot be used")
         except Exception as exc:  # a type error in tenant data must not crash a turn
             return Verdict(holds=False, applicable=True, error=f"{type(exc).__name__}: {exc}")
-        return Verdict(holds=bool(result), applicable=True)
+        try:
+            return Verdict(holds=bool(result), applicable=True)
+        except Exception as exc:
+            return Verdict(holds=False, applicable=True, error=f"{type(exc).__name__}: {exc}")
+
+
+def _missing_name(what: str) -> str:
+    return f"tools{what}" if what.startswith("[") else what
 
 
 def compile_expression(source: str, known_names: Iterable[str]) -> Expression:
@@ -130,26 +150,31 @@ def compile_expression(source: str, known_names: Iterable[str]) -> Expression:
     text = source.strip()
     if not text:
         raise ExpressionError("expression is empty")
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise ExpressionError(f"expression is longer than {MAX_EXPRESSION_CHARS:,} characters")
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise ExpressionError(f"syntax error in expression {text!r}: {exc.msg}") from exc
+    except (RecursionError, MemoryError, ValueError) as exc:  # deep nesting, NUL bytes
+        raise ExpressionError(f"expression {text!r} cannot be parsed ({type(exc).__name__})") from exc
+    _check_size(tree, text)
     allowed = frozenset(known_names)
     names: set[str] = set()
     for node in ast.walk(tree):
+        _check_node(node, text)
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 shown = ast.unparse(node.func)
                 raise ExpressionError(f"unknown function {shown!r} in expression {text!r}")
+            if node.keywords:
+                raise ExpressionError(f"keyword arguments are not allowed in expression {text!r}")
         elif isinstance(node, ast.Name):
             if node.id in FUNCTIONS or node.id in {"True", "False", "None"}:
                 continue
             if node.id not in allowed:
                 raise ExpressionError(f"unknown name {node.id!r} in expression {text!r}")
             names.add(node.id)
-        elif isinstance(node, ast.Attribute | ast.Lambda | ast.NamedExpr | ast.ListComp |
-                        ast.SetComp | ast.DictComp | ast.GeneratorExp | ast.Await | ast.Yield):
-            raise ExpressionError(f"{type(node).__name__.lower()} is not allowed in expression {text!r}")
     # `tools` is a mapping that is always present (empty when no tool ran).
     names.discard("tools")
     _check_literals(tree, text)
@@ -158,27 +183,72 @@ def compile_expression(source: str, known_names: Iterable[str]) -> Expression:
     return expression
 
 
+def _check_size(tree: ast.Expression, text: str) -> None:
+    """A bounded number of parts and depth (no recursion: a tenant's tree depth is not trusted)."""
+    count = 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_EXPRESSION_NODES:
+            raise ExpressionError(f"expression {text!r} has more than {MAX_EXPRESSION_NODES} parts")
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"expression {text!r} nests deeper than {MAX_EXPRESSION_DEPTH} levels")
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+
+
+def _check_node(node: ast.AST, text: str) -> None:
+    """Only the language's node types (an allow-list) and plain literals."""
+    if type(node) not in ALLOWED_NODES or (isinstance(node, ast.Dict) and None in node.keys):
+        what = {ast.JoinedStr: "an f-string", ast.FormattedValue: "an f-string"}.get(
+            type(node), type(node).__name__.lower())
+        raise ExpressionError(f"{what} is not allowed in expression {text!r}")
+    if isinstance(node, ast.Constant) and not isinstance(node.value, str | int | float | bool | None):
+        raise ExpressionError(f"{type(node.value).__name__} literals are not allowed in expression {text!r}")
+
+
 # A reply that exercises the helpers: figures, money, a percentage, words.
 _SAMPLE = {"reply": "Your refund of $25.50 (10% off 3 items) is on its way.", "message": "Where is my refund?",
            "turn_number": 1, "tools": {}}
 
 
 def _check_literals(tree: ast.Expression, text: str) -> None:
-    """What can be known before any reply: regex literals compile, constant parts evaluate."""
+    """What can be known before any reply: regex literals are usable, and every part that names
+    nothing computes within the budget (`turn_number == 1 or 4000000 ** 4000000 > 0` would pass a
+    dry run on turn 1 and blow up on turn 2)."""
     for node in ast.walk(tree):
         if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "matches"
                 and len(node.args) == 2 and isinstance(node.args[1], ast.Constant)
                 and isinstance(node.args[1].value, str)):
             try:
-                patterns.compiled(node.args[1].value)
+                patterns.compile_tenant_pattern(node.args[1].value)
             except patterns.PatternError as exc:
                 raise ExpressionError(f"the pattern {node.args[1].value!r} {exc} in expression {text!r}") from exc
-        elif isinstance(node, ast.BinOp) and not any(isinstance(inner, ast.Name) for inner in ast.walk(node)):
-            try:  # 9 ** 9 ** 9: simpleeval refuses it on every turn, so refuse it now
-                EvalWithCompoundTypes(functions=dict(FUNCTIONS)).eval(ast.unparse(node))
-            except Exception as exc:
-                raise ExpressionError(f"{ast.unparse(node)!r} cannot be computed ({type(exc).__name__}) "
-                                      f"in expression {text!r}") from exc
+    for node in _constant_parts(tree.body):
+        try:
+            evaluate(ast.Expression(body=node), {}, FUNCTIONS)
+        except BudgetExceeded as exc:
+            raise ExpressionError(f"{ast.unparse(node)!r} cannot be computed within the expression budget "
+                                  f"({exc.reason}) in expression {text!r}") from exc
+        except Exception as exc:
+            raise ExpressionError(f"{ast.unparse(node)!r} cannot be computed ({type(exc).__name__}) "
+                                  f"in expression {text!r}") from exc
+
+
+def _constant_parts(root: ast.expr) -> list[ast.expr]:
+    """The largest sub-expressions that name nothing but functions (bare literals left out): the
+    same value on every turn, so it can be computed now."""
+    found: list[ast.expr] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        functions = {id(inner.func) for inner in ast.walk(node) if isinstance(inner, ast.Call)}
+        if not any(isinstance(inner, ast.Name) and id(inner) not in functions for inner in ast.walk(node)):
+            if not isinstance(node, ast.Constant):
+                found.append(node)
+            continue
+        stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
+    return found
 
 
 def _dry_run(expression: Expression) -> None:

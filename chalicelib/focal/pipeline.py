@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.domain.budget import turn_budget
 from chalicelib.domain.config import Config
 from chalicelib.domain.session import ScenarioState
 from chalicelib.domain.turn import Violation
@@ -69,7 +70,15 @@ class FocalResult:
 
 
 def run_focal(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> FocalResult:
-    """Run phases 2-10. Never raises for an LLM or tool failure: those end in the fallback."""
+    """Run phases 2-10. Never raises for an LLM or tool failure: those end in the fallback.
+
+    The turn's budget for tenant logic (expressions, tenant regexes) is open for all of it.
+    """
+    with turn_budget():
+        return _phases(ctx, deps, tool_deadline_s=tool_deadline_s)
+
+
+def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> FocalResult:
     clock = _Clock()
     bundle = ctx.published.bundle
     session = ctx.session

@@ -3,8 +3,9 @@
 Expressions are compiled once per published bundle version (with the bundle's field names and the
 reserved names, exactly as publish validated them) and reused by every turn of that version.
 Outcomes per rule: holds -> passes; names a value missing this turn -> not applicable (passes, and
-the rule id is recorded); does not hold, or cannot be evaluated (a type error in tenant data) ->
-a violation. Violation messages name the constraint and the rule's action, never a variable value.
+the rule id is recorded); does not hold, cannot be evaluated (a type error in tenant data), or goes
+past its evaluation budget (domain/evaluation.py) -> a violation.
+Violation messages name the constraint and the rule's action, never a variable value.
 """
 
 from __future__ import annotations
@@ -92,6 +93,9 @@ def check_expressions(
         verdict = expression.evaluate(scope)
         if not verdict.applicable:
             not_applicable.append(rule.id)
+        elif verdict.overrun:
+            # Fails closed: a check that could not finish proves nothing. The reason names a limit only.
+            violations.append(_violation(rule, f"exceeded its evaluation budget ({verdict.overrun})"))
         elif verdict.error:
             # The error text may quote tenant data: keep only its type.
             kind = verdict.error.split(":", 1)[0]
