@@ -115,13 +115,13 @@ def _extract(field: FieldDefinition, message: str, claimed: list[Span], *, asked
         start = 0 if alone or asked else _name_position(field, message)
         return None if start is None else _first(field, _NUMBER, message, claimed, after=start)
     if kind is FieldType.STRING and field.pattern is not None:
-        inside = patterns.compiled(_unanchored(field.pattern))  # a tenant's pattern on the user's text
+        inside = patterns.compile_tenant_pattern(_unanchored(field.pattern))  # timed, and on the turn's budget
         return _first(field, _WORDISH, message, claimed) or _first(field, inside, message, claimed)
     shape = {FieldType.EMAIL: _EMAIL, FieldType.DATE: _DATE, FieldType.PHONE: _PHONE}.get(kind)
     return _first(field, shape, message, claimed) if shape is not None else None
 
 
-def _first(field: FieldDefinition, shape: re.Pattern[str] | regex.Pattern[str], message: str,
+def _first(field: FieldDefinition, shape: re.Pattern[str] | patterns.TenantPattern, message: str,
            claimed: list[Span], after: int = 0) -> str | None:
     """The first unclaimed match of `shape` that the field accepts; claims its span."""
     try:
@@ -130,10 +130,8 @@ def _first(field: FieldDefinition, shape: re.Pattern[str] | regex.Pattern[str], 
         return None
 
 
-def _matches(shape: re.Pattern[str] | regex.Pattern[str], message: str,
+def _matches(shape: re.Pattern[str] | patterns.TenantPattern, message: str,
              after: int) -> Iterator[re.Match[str] | regex.Match[str]]:
-    if isinstance(shape, regex.Pattern):
-        return shape.finditer(message, after, timeout=patterns.PATTERN_TIMEOUT_S)
     return shape.finditer(message, after)
 
 
