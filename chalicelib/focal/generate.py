@@ -9,7 +9,7 @@ here: the pipeline sends `render_exclusive(plan, ...)` instead.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -51,7 +51,7 @@ def generate(plan: Plan, ctx: TurnContext, llm: LlmProvider, *, feedback: Feedba
     except ProviderError as exc:
         logger.warning("generation failed", extra={"code": exc.code, "regeneration": feedback is not None})
         return Draft(reply="", llm_calls=1, failed=True)
-    reply = format_reply(fill_placeholders(response.text, plan.variables), ctx.config.response)
+    reply = format_reply(fill_placeholders(response.text, plan.variables, plan.placeholders), ctx.config.response)
     return Draft(reply=reply, llm_calls=1, prompt_tokens=response.prompt_tokens,
                  completion_tokens=response.completion_tokens)
 
@@ -66,9 +66,16 @@ def render_exclusive(plan: Plan, response: ResponseConfig) -> str:
     return format_reply(plan.exclusive.render(plan.variables), response)
 
 
-def fill_placeholders(text: str, variables: Mapping[str, Any]) -> str:
-    """Replace {{ name }} / {{ tools.x.y }} with values; a placeholder with no value is removed."""
-    return _PLACEHOLDER.sub(lambda match: format_value(lookup(variables, match.group(1))), text)
+def fill_placeholders(text: str, variables: Mapping[str, Any], allowed: Collection[str] | None = None) -> str:
+    """Replace {{ name }} / {{ tools.x.y }} with values, in one pass: a value that itself reads
+    `{{ x }}` is inserted as text, never filled again. A placeholder with no value, or whose name
+    is not in `allowed` (None: any name), is removed."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return format_value(lookup(variables, name)) if allowed is None or name in allowed else ""
+
+    return _PLACEHOLDER.sub(fill, text)
 
 
 def build_messages(plan: Plan, ctx: TurnContext, feedback: Feedback | None = None) -> tuple[LlmMessage, ...]:
@@ -112,7 +119,8 @@ def system_prompt(plan: Plan, ctx: TurnContext, feedback: Feedback | None = None
         lines += [f"- {action}" for action in hard]
     if plan.handoff:
         lines += ["", "Tell the user a human colleague will take over the conversation."]
-    names = _placeholder_names(plan.variables)
+    names = [name for name in _placeholder_names(plan.variables)
+             if plan.placeholders is None or name in plan.placeholders]
     lines += ["", "Write placeholders like {{ email }} rather than values you don't have; they are "
                   "filled in after you answer."]
     if names:

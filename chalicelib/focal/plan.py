@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.interlocutor import ValueSource
 from chalicelib.domain.rule import Rule, Scope
 from chalicelib.domain.scenario import Step
 from chalicelib.domain.template import Template, TemplateMode
@@ -48,6 +49,7 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
     ask_fields = scenario.missing_fields if scenario.action not in ("complete", "exit", "none") else ()
 
     hard = _unique_rules([*(rule for rule in rules if rule.hard_constraint), *always_enforced])
+    fallbacks = _fallbacks(bundle, scenario, step_templates, rule_templates)
     plan = Plan(
         exclusive=exclusive,
         suggestions=suggestions,
@@ -56,12 +58,32 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
         ask_fields=tuple(ask_fields),
         confirm_tool=confirm_tool,
         hard_rules=tuple(hard),
-        fallbacks=tuple(_fallbacks(bundle, scenario, step_templates, rule_templates)),
+        fallbacks=tuple(fallbacks),
         variables=variables,
         handoff=scenario.handoff or any(rule.handoff for rule in rules),
         draft="",
+        placeholders=allowed_placeholders(bundle, variables, [*candidates, *fallbacks]),
     )
     return _with_draft(plan, bundle)
+
+
+def allowed_placeholders(bundle: AgentBundle, variables: Mapping[str, Any],
+                         templates: Iterable[Template]) -> frozenset[str]:
+    """The placeholders a generated reply may have filled this turn: those the plan's templates
+    name, every field that is not PII, the PII fields the user may state (their own data), and tool
+    results. A PII field only a tool or the API sets (an internal note) is filled only where the
+    tenant's template asks for it, never because a model (or a user it echoes) wrote its name."""
+    names = {name for template in templates for name in template.variables_used}
+    for name in variables:
+        definition = bundle.field(name)
+        if name != "tools" and (definition is None or not definition.pii
+                                or definition.accepts_source(ValueSource.USER)):
+            names.add(name)
+    tools = variables.get("tools")
+    if isinstance(tools, Mapping):
+        names.update(f"tools.{tool_id}.{key}" for tool_id, result in tools.items()
+                     if isinstance(result, Mapping) for key in result)
+    return frozenset(names)
 
 
 def _selected_rules(bundle: AgentBundle, decisions: Sequence[RuleDecision]) -> list[Rule]:
@@ -123,12 +145,13 @@ def _with_draft(plan: Plan, bundle: AgentBundle) -> Plan:
 def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
     """The plan as a reply, without a model: the exclusive template, else the first renderable
     suggestion, else the rule actions as sentences, a question for the missing fields and a
-    confirmation question."""
+    confirmation question. Placeholders are left as written, as a model would leave them:
+    generation fills them exactly once (filling here too filled a value that holds `{{ x }}`)."""
     if plan.exclusive is not None:
-        return plan.exclusive.render(plan.variables)
+        return plan.exclusive.text
     suggestion = next((item for item in plan.suggestions if item.can_render(plan.variables)), None)
     if suggestion is not None:
-        parts = [suggestion.render(plan.variables)]
+        parts = [suggestion.text]
     else:
         parts = [_user_facing(action) for action in plan.instructions
                  if not _ASKS.match(action) and not _GUARDRAIL.match(action)]

@@ -127,7 +127,10 @@ class Plan:
     fallbacks: tuple[Template, ...]  # FALLBACK templates in reach, most specific first
     variables: Mapping[str, Any]  # for placeholders: field values + {"tools": {id: result}}
     handoff: bool
-    draft: str  # the deterministic composition of the plan (what the offline provider says)
+    draft: str  # the deterministic composition of the plan (what the offline provider says), unfilled
+    # Placeholder names a generated reply may have filled (plan.allowed_placeholders); None: any
+    # name in `variables` (plans built by hand in tests).
+    placeholders: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import pytest
 from chalicelib.domain.config import Config, LlmConfig, LlmTasks, ResponseConfig, TaskModel
 from chalicelib.domain.turn import Violation
 from chalicelib.focal.generate import fill_placeholders, generate, render_exclusive
+from chalicelib.focal.plan import allowed_placeholders
 from chalicelib.focal.types import Plan, TurnContext
 from chalicelib.providers.llm import LlmRequest, LlmResponse, ProviderError
 from tests.focal.factories import a_bundle, a_context, a_field, a_published, a_rule, a_template, a_tool
@@ -199,3 +200,25 @@ def test_the_prompt_describes_the_agent_and_announces_a_handoff() -> None:
     assert "Sells shoes." in system
     assert "human colleague will take over" in system
     assert "Ask the user for: zip." in system
+
+
+def test_a_value_that_reads_like_a_placeholder_is_inserted_as_text_not_filled_again() -> None:
+    variables = {"nickname": "{{ risk_note }}", "risk_note": "flagged"}
+    assert fill_placeholders("Hi {{ nickname }}", variables) == "Hi {{ risk_note }}"
+
+
+def test_a_model_may_fill_only_the_placeholders_the_plan_allows() -> None:
+    # GIVEN an internal PII note only the API sets, the user's own email, and a template naming neither
+    bundle = a_bundle(fields=[a_field("email", "email", pii=True),
+                              a_field("risk_note", pii=True, sources=["api"]), a_field("order_id")])
+    variables = {"email": "ada@example.com", "risk_note": "flagged", "order_id": "A1"}
+    allowed = allowed_placeholders(bundle, variables, [a_template("t", "Order {{ order_id }}")])
+    llm = RecordingLlm("{{ order_id }} / {{ email }} / [{{ risk_note }}]")
+    # WHEN the model writes the note's placeholder (say, echoing what the user typed)
+    draft = generate(a_plan(variables=variables, placeholders=allowed),
+                     a_context(published=a_published(bundle)), llm)
+    # THEN it is removed, and the prompt never offered it
+    assert draft.reply == "A1 / ada@example.com / []"
+    assert "{{ risk_note }}" not in llm.prompt()
+    # ... unless one of the plan's templates names it: the tenant chose to show it there
+    assert "risk_note" in allowed_placeholders(bundle, variables, [a_template("t", "Note: {{ risk_note }}")])

@@ -9,6 +9,7 @@ from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.rule import Rule
 from chalicelib.domain.session import PendingConfirmation
 from chalicelib.domain.template import TemplateMode
+from chalicelib.focal.generate import fill_placeholders
 from chalicelib.focal.plan import make_plan
 from chalicelib.focal.tools import ToolsResult
 from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
@@ -58,7 +59,8 @@ def test_the_exclusive_template_of_the_highest_priority_rule_is_the_reply() -> N
     plan = plan_for(bundle, ["low", "high"], known={"name": "Ada"})
 
     assert plan.exclusive is not None and plan.exclusive.id == "high_x"
-    assert plan.draft == "High Ada"
+    assert plan.draft == "High {{ name }}"  # filled once, by generation
+    assert fill_placeholders(plan.draft, plan.variables, plan.placeholders) == "High Ada"
 
 
 def test_an_exclusive_template_with_a_missing_placeholder_value_is_passed_over() -> None:
@@ -216,7 +218,7 @@ def test_variables_hold_known_values_and_tool_results_for_placeholders() -> None
     )
 
     assert plan.variables == {"name": "Ada", "tools": {"lookup": {"status": "shipped"}}}
-    assert plan.draft == "Your parcel is shipped, Ada."
+    assert fill_placeholders(plan.draft, plan.variables, plan.placeholders) == "Your parcel is shipped, Ada."
 
 
 def test_a_confirmation_without_a_tool_description_names_the_tool() -> None:
