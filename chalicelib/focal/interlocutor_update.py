@@ -29,6 +29,7 @@ def update_interlocutor_data(stated: Mapping[str, Any], fields: Sequence[FieldDe
     changes: list[FieldChange] = []
     accepted: list[str] = []
     rejected: dict[str, str] = {}
+    replaced: dict[str, Any] = {}  # still masked in this turn's texts: "not a@x.com, b@y.com"
     for name, raw in stated.items():
         if raw is None:
             continue
@@ -46,12 +47,16 @@ def update_interlocutor_data(stated: Mapping[str, Any], fields: Sequence[FieldDe
             continue
         if field.scope is FieldScope.SESSION:
             if session.get(name) != value:
+                if session.get(name) is not None:
+                    replaced[name] = session[name]
                 session[name] = value
                 accepted.append(name)
         elif persistent.get(name) != value:
+            if persistent.get(name) is not None:
+                replaced[name] = persistent[name]
             changes.append(FieldChange(name=name, value=value, source=source, confidence=confidence,
                                        ttl_days=field.ttl_days))
             accepted.append(name)
     known = {**persistent, **session, **{change.name: change.value for change in changes}}
     return DataUpdate(known=known, changes=tuple(changes), session_values=session, accepted=tuple(accepted),
-                      rejected=rejected)
+                      rejected=rejected, replaced=replaced)

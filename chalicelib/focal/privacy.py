@@ -1,7 +1,10 @@
 """Privacy: what of the interlocutor's data an LLM prompt, a turn record or a log line may contain.
 
 The LLM sees a schema mask (names, types, whether a value exists), never a stored value. Texts
-kept after a turn have every PII value replaced by its field's mask ‹name›. Pure; no I/O.
+kept after a turn have every PII value replaced by its field's mask ‹name›: each version the turn
+knows (the live one, the one it superseded, a tool's), and, for PII fields typed email or phone,
+anything shaped like one (a superseded address the user repeats, a second address never stored).
+Pure; no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +18,14 @@ from chalicelib.domain.interlocutor import FieldDefinition, FieldType
 
 _SHORT = 4  # values shorter than this are masked as whole words only, not inside other words
 _PHONE_SEPARATORS = r"[\s().-]*"
+# Shapes, linear on any text: a match starts only at the start of a token (lookbehind) and the
+# local part never gives characters back (possessive), so a 20,000-character word is read once.
+_EMAIL_CHAR = r"[^\s@<>()\[\],;:\"'‹›]"
+_EMAIL_SHAPE = rf"(?<!{_EMAIL_CHAR}){_EMAIL_CHAR}++@{_EMAIL_CHAR}+\.[A-Za-z]{{2,}}"
+# 9 to 15 digits with the usual separators: a phone number, not a date (8 digits) or a price.
+_PHONE_SHAPE = r"(?<![\w+(])\+?\(?\d(?:[ ().-]{0,2}\d){8,14}(?!\w)"
+_SHAPES: Mapping[FieldType, tuple[int, str]] = {FieldType.EMAIL: (-1, _EMAIL_SHAPE),
+                                                 FieldType.PHONE: (-2, _PHONE_SHAPE)}
 
 
 def schema_mask(fields: Sequence[FieldDefinition], known: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -37,9 +48,11 @@ def schema_mask(fields: Sequence[FieldDefinition], known: Mapping[str, Any]) -> 
 def mask_text(text: str, fields: Sequence[FieldDefinition], values: Mapping[str, Any]) -> str:
     """`text` with every occurrence of a PII field's value replaced by the field's mask ‹name›.
 
-    Case-insensitive; list values item by item; phone numbers whatever their spacing or
-    punctuation (digits only, +, spaces, dots, dashes, brackets). Longer values are matched
-    first, so a value containing another is masked whole. Non-PII fields are left as they are.
+    Case-insensitive; list values item by item (pass every known version of a field as a list,
+    see all_versions); phone numbers whatever their spacing or punctuation (digits only, +,
+    spaces, dots, dashes, brackets). Longer values are matched first, so a value containing
+    another is masked whole; then anything shaped like an email or a phone number is masked when
+    a PII field has that type. Non-PII fields are left as they are.
     """
     pattern, masks = _masking_pattern(fields, values)
     if pattern is None or not text:
@@ -54,6 +67,19 @@ def as_placeholders(text: str) -> str:
     """Masks turned into template placeholders (‹email› -> {{ email }}), for text an LLM reads:
     the model can repeat the placeholder, and the engine fills it after generation."""
     return _MASK.sub(lambda match: "{{ " + match.group(1) + " }}", text)
+
+
+def all_versions(*layers: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Every value each name has in any of `layers` (e.g. after the turn, before it, what it
+    superseded), as one list per name for mask_text."""
+    merged: dict[str, list[Any]] = {}
+    for layer in layers:
+        for name, value in layer.items():
+            items = merged.setdefault(name, [])
+            for item in value if isinstance(value, list | tuple | set) else [value]:
+                if _is_set(item) and item not in items:
+                    items.append(item)
+    return merged
 
 
 def masked_values(fields: Sequence[FieldDefinition], values: Mapping[str, Any]) -> dict[str, str]:
@@ -84,6 +110,10 @@ def _masking_pattern(fields: Sequence[FieldDefinition],
                 phone = _phone_regex(str(item))
                 if phone is not None:
                     alternatives.append((len(str(item)) + 1, phone, field.mask))
+    shapes = {field.type: field.mask for field in reversed(fields) if field.pii and field.type in _SHAPES}
+    for kind, mask in shapes.items():  # after every literal value: a known value keeps its own mask
+        order, shape = _SHAPES[kind]
+        alternatives.append((order, shape, mask))
     if not alternatives:
         return None, {}
     alternatives.sort(key=lambda entry: -entry[0])  # longest first: alternation takes the first match

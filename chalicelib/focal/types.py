@@ -64,6 +64,7 @@ class DataUpdate:
     session_values: Mapping[str, Any]  # session-scoped fields after this turn
     accepted: tuple[str, ...] = ()  # field names stored this turn
     rejected: Mapping[str, str] = field(default_factory=dict)  # name -> reason (never the value)
+    replaced: Mapping[str, Any] = field(default_factory=dict)  # name -> the value this turn superseded
 
 
 @dataclass(frozen=True, slots=True)

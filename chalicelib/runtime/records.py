@@ -20,7 +20,7 @@ from chalicelib.domain.turn import (
     TurnRecord,
 )
 from chalicelib.focal.pipeline import FocalResult
-from chalicelib.focal.privacy import mask_text, masked_values
+from chalicelib.focal.privacy import all_versions, mask_text, masked_values
 from chalicelib.focal.types import ScenarioDecision
 
 ENDED_ACTIONS = ("exit", "complete")
@@ -48,7 +48,7 @@ def next_session(session: Session, result: FocalResult, *, turn_number: int, mes
     for rule_id in result.selected_rules:
         before = usage.get(rule_id, RuleUsage())
         usage[rule_id] = RuleUsage(fires=before.fires + 1, last_turn=turn_number)
-    known = result.data.known
+    known = masking_values(result)
     history = [*session.history,
                {"role": "user", "text": mask_text(message, fields, known)},
                {"role": "agent", "text": mask_text(reply, fields, known)}]
@@ -75,14 +75,22 @@ def _scenario_state(before: ScenarioState | None, decision: ScenarioDecision,
     return ScenarioState(scenario_id=decision.scenario_id, step_id=decision.step_id, entered_turn=turn_number)
 
 
+def masking_values(result: FocalResult) -> dict[str, list[Any]]:
+    """Every version of each field this turn knows: after tools, before them, and what it superseded."""
+    after = {**result.data.known, **{change.name: change.value for change in result.field_changes},
+             **result.session_values}
+    return all_versions(after, result.data.known, result.data.replaced)
+
+
 def turn_record(result: FocalResult, *, ids: Mapping[str, str], agent_version: int, turn_number: int,
                 channel: str, message: str, reply: str, fields: Sequence[FieldDefinition],
                 now_iso: str) -> TurnRecord:
     """The audit trail of one turn. Every text in it has PII values masked; no value is kept."""
     known: Mapping[str, Any] = {**result.data.known, **{c.name: c.value for c in result.field_changes}}
+    versions = masking_values(result)
 
     def masked(text: str) -> str:
-        return mask_text(text, fields, known)
+        return mask_text(text, fields, versions)
 
     enforced = result.enforced
     decisions = {decision.rule_id: decision for decision in result.decisions}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
-from chalicelib.focal.privacy import mask_text, masked_values, schema_mask
+from chalicelib.focal.privacy import all_versions, mask_text, masked_values, schema_mask
 from tests.focal.factories import a_field
 
 EMAIL = a_field("email", "email", pii=True, description="where we write to")
@@ -31,9 +32,12 @@ def test_the_schema_mask_says_what_exists_but_holds_no_value() -> None:
 
 
 def test_every_occurrence_of_an_email_is_masked_whatever_its_case() -> None:
-    text = "Mail JANE.Doe@Example.com or jane.doe@example.com, not jane.doe@example.org."
-    masked = mask_text(text, FIELDS, {"email": "jane.doe@example.com"})
-    assert masked == "Mail ‹email› or ‹email›, not jane.doe@example.org."
+    text = "Mail JANE.Doe@Example.com or jane.doe@example.com"
+    masked = mask_text(text, [a_field("email", pii=True)], {"email": "jane.doe@example.com"})  # typed string
+    assert masked == "Mail ‹email› or ‹email›"
+    # A field typed email also masks any other address, by its shape.
+    assert mask_text(text + ", not jane.doe@example.org.", FIELDS, {"email": "jane.doe@example.com"}) == (
+        "Mail ‹email› or ‹email›, not ‹email›.")
 
 
 def test_a_phone_number_is_masked_in_any_formatting_but_not_inside_a_longer_number() -> None:
@@ -110,3 +114,21 @@ def test_masks_become_placeholders_the_engine_fills_after_generation() -> None:
 
     assert as_placeholders("write to ‹email› or call ‹phone›") == "write to {{ email }} or call {{ phone }}"
     assert as_placeholders("no masks ‹ here") == "no masks ‹ here"
+
+
+def test_anything_shaped_like_an_email_or_a_phone_is_masked_when_a_pii_field_has_that_type() -> None:
+    text = "write to Someone.Else@Example.org or ring (020) 7946-0958, not on 2026-12-05 for $1,250.00"
+    assert mask_text(text, FIELDS, {}) == "write to ‹email› or ring ‹phone›, not on 2026-12-05 for $1,250.00"
+    assert mask_text(text, [CITY], {}) == text  # no PII field of those types: nothing to hide
+
+
+def test_every_version_of_a_value_is_masked() -> None:
+    versions = all_versions({"names": ["Ada"]}, {"names": "Grace"}, {"names": ["Ada", "Alan"]})
+    assert versions == {"names": ["Ada", "Grace", "Alan"]}
+    assert mask_text("Ada, Grace and Alan", FIELDS, versions) == "‹names›, ‹names› and ‹names›"
+
+
+def test_shape_masking_reads_a_long_word_once() -> None:
+    started = time.perf_counter()
+    mask_text("a" * 50_000 + " " + "7" * 50_000, FIELDS, {})
+    assert time.perf_counter() - started < 5.0  # generous: quadratic scanning took minutes
