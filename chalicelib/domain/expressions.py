@@ -24,8 +24,8 @@ from chalicelib.domain.budget import BudgetExceeded
 from chalicelib.domain.evaluation import ALLOWED_NODES, Missing, evaluate
 
 MAX_EXPRESSION_CHARS = 2000
-MAX_EXPRESSION_NODES = 400
-MAX_EXPRESSION_DEPTH = 32
+MAX_EXPRESSION_NODES = 500  # values and operations (ast.expr), not contexts like Load
+MAX_EXPRESSION_DEPTH = 100  # `a + b + c` nests: a chain of 60 terms is 60 deep
 
 # Linear on any text: a figure only starts where a run of digits starts (the lookbehinds), and
 # possessive repeats never give digits back, so a 20,000-digit run is read once, not once per
@@ -189,7 +189,7 @@ def _check_size(tree: ast.Expression, text: str) -> None:
     stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
-        count += 1
+        count += isinstance(node, ast.expr)
         if count > MAX_EXPRESSION_NODES:
             raise ExpressionError(f"expression {text!r} has more than {MAX_EXPRESSION_NODES} parts")
         if depth > MAX_EXPRESSION_DEPTH:
@@ -237,17 +237,27 @@ def _check_literals(tree: ast.Expression, text: str) -> None:
 
 def _constant_parts(root: ast.expr) -> list[ast.expr]:
     """The largest sub-expressions that name nothing but functions (bare literals left out): the
-    same value on every turn, so it can be computed now."""
+    same value on every turn, so it can be computed now. Linear: one pass marks what names data."""
+    functions = {id(node.func) for node in ast.walk(root) if isinstance(node, ast.Call)}
+    order: list[ast.AST] = []  # parents before children
+    stack: list[ast.AST] = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    names_data: dict[int, bool] = {}
+    for node in reversed(order):  # children before parents
+        names_data[id(node)] = (isinstance(node, ast.Name) and id(node) not in functions) or any(
+            names_data[id(child)] for child in ast.iter_child_nodes(node))
     found: list[ast.expr] = []
     stack = [root]
     while stack:
         node = stack.pop()
-        functions = {id(inner.func) for inner in ast.walk(node) if isinstance(inner, ast.Call)}
-        if not any(isinstance(inner, ast.Name) and id(inner) not in functions for inner in ast.walk(node)):
-            if not isinstance(node, ast.Constant):
+        if not names_data[id(node)]:
+            if isinstance(node, ast.expr) and not isinstance(node, ast.Constant) and id(node) not in functions:
                 found.append(node)
             continue
-        stack.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.expr))
+        stack.extend(ast.iter_child_nodes(node))
     return found
 
 

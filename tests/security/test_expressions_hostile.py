@@ -25,7 +25,7 @@ CEILING_S = 10.0  # generous: the bombs below took 100 s, 2 GB or a 500 before t
     ("turn_number == 1 or 4000000 ** 4000000 > 0", "integer over 256 bits"),  # passes a turn-1 dry run
     ("len(f'{reply:>2000000000}') > 0", "f-string is not allowed"),
     ("not " * 100_000 + "True", "longer than 2,000 characters"),
-    ("not " * 40 + "True", "nests deeper than 32 levels"),
+    ("not " * 120 + "True", "nests deeper than 100 levels"),
     ("'%2000000000s' % reply != ''", "`%` takes numbers"),
     ("len(reply * 100000000) > 0", "sequence repetition"),
     ("1 << 100000 > 0", "lshift is not allowed"),
