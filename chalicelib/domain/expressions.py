@@ -253,7 +253,7 @@ def _constant_parts(root: ast.expr) -> list[ast.expr]:
     stack = [root]
     while stack:
         node = stack.pop()
-        if not names_data[id(node)]:
+        if not names_data[id(node)] and not isinstance(node, ast.Slice):  # a slice is no value alone
             if isinstance(node, ast.expr) and not isinstance(node, ast.Constant) and id(node) not in functions:
                 found.append(node)
             continue

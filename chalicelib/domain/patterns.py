@@ -36,13 +36,15 @@ class PatternError(ValueError):
     predicate ("is not a valid regular expression: ...") fit for a 422 after the pattern's path."""
 
 
-def check_pattern(pattern: str) -> None:
-    """Raises PatternError when the pattern is too long or unrolls too far. Never compiles it."""
+def check_pattern(pattern: str) -> int:
+    """The pattern's unrolled size; raises PatternError when the pattern is too long or unrolls
+    too far. Never compiles it."""
     if len(pattern) > MAX_PATTERN_CHARS:
         raise PatternError(f"is longer than {MAX_PATTERN_CHARS} characters")
     size = unrolled_size(pattern)
     if size > MAX_PATTERN_SIZE:
         raise PatternError(f"repeats too much: it unrolls to {size:,} items (at most {MAX_PATTERN_SIZE:,})")
+    return size
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +90,26 @@ class TenantPattern:
             _spend(now_s() - started)
 
 
-@lru_cache(maxsize=1024)
 def compile_tenant_pattern(pattern: str) -> TenantPattern:
-    """Check, then compile (cached per container). Raises PatternError."""
-    check_pattern(pattern)
+    """Check, then compile. Raises PatternError.
+
+    Small patterns are cached per container; big ones (up to 1.3 MB compiled) are not, so
+    patterns built from turn data (`matches(reply, message)`) cannot fill memory through the cache.
+    """
+    if check_pattern(pattern) <= _CACHED_SIZE:
+        return _cached(pattern)
+    return _compile(pattern)
+
+
+_CACHED_SIZE = 1000  # about 130 kB compiled: 256 of them stay under 35 MB
+
+
+@lru_cache(maxsize=256)
+def _cached(pattern: str) -> TenantPattern:
+    return _compile(pattern)
+
+
+def _compile(pattern: str) -> TenantPattern:
     try:
         return TenantPattern(source=pattern, _compiled=regex.compile(pattern))
     except (regex.error, OverflowError, RecursionError) as exc:

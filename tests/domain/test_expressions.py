@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.budget import turn_budget
 from chalicelib.domain.expressions import (
     REPLY_NAMES,
     ExpressionError,
@@ -128,3 +129,36 @@ def test_a_pattern_that_backtracks_forever_stops_and_fails_closed() -> None:
     # A search that ran out of time proves nothing: the check fails, it does not pass by accident.
     assert (verdict.holds, verdict.applicable) == (False, True)
     assert verdict.overrun == "a pattern ran out of time (0.05 s)"
+
+
+@pytest.mark.parametrize(("source", "holds"), [
+    ("2 ** 255 > 0 and 7 % 3 == 1 and 7 // 2 == 3", True),
+    ('reply[:4] == "Your" and reply[-1] == "."', True),
+    ('("a" if turn_number == 1 else "b") == "a"', True),
+    ("turn_number == 2 or len(reply) > 3", True),
+    ('{"k": 1}["k"] == 1 and (1, 2) == (1, 2) and 2 in {1, 2}', True),
+    ('"$5" + reply != reply', True),
+])
+def test_the_allowed_language_still_computes_what_it_did(source: str, holds: bool) -> None:
+    verdict = compile_expression(source, REPLY_NAMES).evaluate(
+        {"reply": "Your order.", "message": "hi", "turn_number": 1, "tools": {}})
+    assert (verdict.holds, verdict.error) == (holds, "")
+
+
+@pytest.mark.parametrize(("source", "overrun"), [
+    ("order_total ** 300 > 0", "an integer over 256 bits"),
+    ("order_total * 2 ** 255 > 0", "an integer over 256 bits"),
+    ("len(tier + tier) > 0", "a text or list over 100,000 items"),
+    ("len(tier * 2) > 0", "sequence repetition with `*` is not allowed"),
+    ("1.5 ** order_total > 0", "an exponent over 10,000"),
+])
+def test_an_evaluation_past_a_limit_is_an_overrun_that_fails_closed(source: str, overrun: str) -> None:
+    verdict = compile_expression(source, NAMES).evaluate({"order_total": 10**5, "tier": "x" * 60_000})
+    assert (verdict.holds, verdict.applicable, verdict.overrun) == (False, True, overrun)
+
+
+def test_a_turns_expression_budget_is_shared_by_every_evaluation() -> None:
+    expression = compile_expression("order_total > 0", NAMES)
+    with turn_budget(expressions_s=0.0):
+        assert expression.evaluate({"order_total": 1}).overrun == "the turn's expression budget is spent"
+    assert expression.evaluate({"order_total": 1}).holds

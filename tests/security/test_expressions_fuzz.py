@@ -45,6 +45,7 @@ def _extend(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
             lambda t: f"{t[0]}({', '.join(t[1])})"),
         st.lists(inner, max_size=4).map(lambda items: f"[{', '.join(items)}]"),
         st.tuples(inner, inner).map(lambda t: f"{t[0]}[{t[1]}]"),
+        st.tuples(inner, inner, inner).map(lambda t: f"{t[0]}[{t[1]}:{t[2]}]"),
         st.tuples(inner, inner, inner).map(lambda t: f"({t[0]} if {t[1]} else {t[2]})"),
         st.tuples(inner, st.integers(min_value=1, max_value=200)).map(lambda t: "not " * t[1] + t[0]),
         inner.map(lambda text: f"f'{{{text}:>2000000000}}'"),
