@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.channels.whatsapp import API_VERSION
 from chalicelib.domain.channel import REQUIRED_SECRETS, ChannelBinding, ChannelName
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import new_id, now_iso
@@ -136,6 +137,11 @@ def _check(services: Services, binding: ChannelBinding) -> None:
         for name in sorted(binding.secrets)
         if name not in required
     ]
+    version = binding.config.get("api_version")
+    if binding.channel is ChannelName.WHATSAPP and version is not None and not (
+        isinstance(version, str) and API_VERSION.fullmatch(version)
+    ):
+        problems.append(("config.api_version", "must be a Graph API version like v21.0"))
     if binding.api_base_url is not None:
         try:
             check_url(
@@ -148,3 +154,4 @@ def _check(services: Services, binding: ChannelBinding) -> None:
             problems += [(error["path"], error["message"]) for error in exc.details.get("errors", [])]
     if problems:
         raise InvalidInput.many(problems)
+

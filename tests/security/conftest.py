@@ -1,0 +1,3 @@
+from tests.api.harness import api
+
+__all__ = ["api"]
