@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response, SQSEvent
 
-from chalicelib.api import admin, channels, event_endpoints, sessions
+from chalicelib.api import admin, channels, event_endpoints, local_gateway, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import base_url_of, body_of, model_of, page_of, parse_flag, query_of, require_admin, tenant_of
@@ -22,6 +22,7 @@ from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
 app.register_middleware(envelope_chalice_errors, "http")
+local_gateway.install()  # chalice local / test client: unknown routes 404, no query values in access logs
 AGENT = "/v1/agents/{agent_id}"
 
 
