@@ -179,3 +179,29 @@ def test_a_stored_whatsapp_api_version_or_number_cannot_inject_a_path_at_deliver
     run_worker(api)
     assert [request.path for request in internal.requests] == ["/v21.0/..%2Fadmin%3Fx%3D/messages"]
 
+
+
+def test_a_name_that_rebinds_to_loopback_between_the_check_and_the_connection_reaches_nothing(
+        api: Api, internal: ChatServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS rebinding: the check sees a public address, the connection would reach loopback."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def rebinding(host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.example.com":
+            return real(host, port, *args, **kwargs)
+        checking = "proto" in kwargs  # network._resolve asks with proto=; socket.create_connection does not
+        address = "93.184.216.34" if checking else "127.0.0.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    _, key = api.new_tenant()
+    assert api.call("PUT", "/v1/agents/store", key, REPLYING_AGENT).status_code == 200
+    created = api.call("POST", "/v1/agents/store/channels", key, {
+        "channel": "twilio", "secrets": SECRETS[ChannelName.TWILIO], "config": {"from": "+15559999"},
+        "api_base_url": f"http://rebind.example.com:{internal.port}"})
+    assert created.status_code == 201, created.body  # public when written
+    sms_in(api, created.json_body["binding_id"])
+    run_worker(api)
+    assert internal.requests == []
