@@ -37,7 +37,9 @@ ALLOWED_SCHEMES = frozenset({"http", "https"})
 # Printable ASCII without space, backslash or quotes: anything else is an odd form some parser
 # reads differently from another (WHATWG turns "\\" into "/", urllib keeps it in the host).
 _URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
-_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Underscores are not DNS hostname syntax, but container and intranet names use them, and no
+# parser reads them as anything else.
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 class BlockedDestination(ProviderError):

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.llm import ProviderError
-from chalicelib.providers.network import BlockedDestination, check_url, is_public
+from chalicelib.providers.network import BlockedDestination, check_url, is_public, url_form_problem
 
 REFUSED = [
     "http://127.0.0.1:8080/v1",
@@ -109,3 +109,18 @@ def test_the_refusal_is_a_provider_error_so_llm_callers_handle_it_like_any_provi
 @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "93.184.216.34"])
 def test_global_unicast_addresses_are_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://ollama_host:11434/v1",
+                                 "http://[2001:db8::1]:8080/x", "https://203.0.113.7/x", "http://localhost:8000"])
+def test_plain_hosts_have_no_form_problem(url: str) -> None:
+    assert url_form_problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["http://%6c%6f%63%61%6c%68%6f%73%74/", "http://a@b.example/", "http://127.1/",
+                                 "http://2130706433/", "http://0x7f.0.0.1/", "http://[127.0.0.1]/", "http://a.b./",
+                                 "http://b\u00fccher.example/", "http://a b.example/", "http://a.example\\@b/"])
+def test_odd_hosts_have_a_form_problem_even_with_allow_private(url: str) -> None:
+    assert url_form_problem(url) is not None
+    with pytest.raises(BlockedDestination):
+        check_url(url, allow_private=True)
