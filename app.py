@@ -10,18 +10,19 @@ from typing import Any
 
 from chalice.app import Chalice, Response, SQSEvent
 
-from chalicelib.api import admin, channels, event_endpoints, sessions
+from chalicelib.api import admin, channels, event_endpoints, local_gateway, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import base_url_of, body_of, model_of, page_of, parse_flag, query_of, require_admin, tenant_of
 from chalicelib.api.openapi import document
 from chalicelib.api.pagination import paginate
-from chalicelib.api.webchat_page import page as webchat_page_html
+from chalicelib.api.webchat_page import render as render_webchat_page
 from chalicelib.runtime import agents, idempotency, ingest, interlocutors, lifecycle, turns, worker
 from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
 app.register_middleware(envelope_chalice_errors, "http")
+local_gateway.install()  # chalice local / test client: unknown routes 404, no query values in access logs
 AGENT = "/v1/agents/{agent_id}"
 
 
@@ -381,8 +382,8 @@ def webchat_messages(binding_id: str) -> Response:
 @app.route(WEBCHAT + "/page", methods=["GET"])
 @api_call
 def webchat_page(binding_id: str) -> Response:
-    html = webchat_page_html(services(), binding_id)
-    return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+    html, headers = render_webchat_page(services(), binding_id)
+    return Response(body=html, status_code=200, headers=headers)
 
 
 # --- the turn queue ---------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
 from chalicelib.api.limits import RATE_GATE
+from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.domain.config import Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
@@ -53,11 +54,17 @@ def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, A
         raise InvalidInput.many(problems)
     if not isinstance(layer, dict):  # validate_layer reported it; this narrows the type
         raise InvalidInput.at("", "a config layer must be an object")
+    problems = platform_key_problems(layer, "", services.platform_config)
     base_url = (layer.get("llm") or {}).get("base_url")
     if isinstance(base_url, str):
-        check_url(
-            base_url, services.platform_config.network.allow_private, at_publish=True, path="llm.base_url"
-        )
+        try:
+            check_url(
+                base_url, services.platform_config.network.allow_private, at_publish=True, path="llm.base_url"
+            )
+        except InvalidInput as exc:
+            problems = [(error["path"], error["message"]) for error in exc.details["errors"]] + problems
+    if problems:
+        raise InvalidInput.many(problems)
     services.config_store.put_tenant_layer(tenant_id, layer)
     RATE_GATE.forget(tenant_id)  # a new rate_limit.requests_per_minute applies at once here
     return layer

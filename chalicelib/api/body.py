@@ -1,7 +1,7 @@
 """Request bodies: JSON or YAML in, a validated pydantic model out, with the errors of API.md.
 
 - over the size limit (RUCHE_MAX_BODY_BYTES, default 5 MiB, under Lambda's 6 MB payload) -> 413
-- not JSON / YAML (or empty)                                                           -> 400 invalid_json
+- not JSON / YAML (or empty), nested deeper than 64 levels                              -> 400 invalid_json
 - well-formed but invalid                -> 422 invalid_input, details.errors = every [{path, message}]
 Validation messages never echo the input values (they may be PII or secrets).
 """
@@ -9,12 +9,12 @@ Validation messages never echo the input values (they may be PII or secrets).
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.domain.documents import MAX_DEPTH, check_depth, load_json
 from chalicelib.domain.errors import InvalidInput, InvalidJson, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
@@ -58,22 +58,16 @@ def read_document(raw: bytes | str | None, content_type: str | None, limit_bytes
 
 
 def _load_json(data: bytes) -> object:
-    try:
-        return json.loads(data, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise InvalidJson(f"the body is not valid JSON{where}") from None
-
-
-def _reject_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
+    return load_json(data)
 
 
 def _load_yaml(data: bytes) -> object:
     import yaml  # noqa: PLC0415 - see _no_alias_loader
 
     try:
-        return yaml.load(data, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
+        document: object = yaml.load(data, Loader=_no_alias_loader())  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise InvalidJson(f"the body is nested too deeply (at most {MAX_DEPTH} levels)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -81,6 +75,10 @@ def _load_yaml(data: bytes) -> object:
         raise InvalidJson(f"the body is not valid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise InvalidJson("the body is not valid UTF-8 YAML") from None
+    except ValueError:  # an integer of more than 4,300 digits (CPython's int() limit), a bad date, ...
+        raise InvalidJson("the body is not valid YAML: a value cannot be read") from None
+    check_depth(document)
+    return document
 
 
 def parse_model(model: type[M], document: object) -> M:

@@ -11,6 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.api.page_security import origin_problem
+from chalicelib.api.webchat_page import EMBED_ORIGINS
+from chalicelib.channels.whatsapp import API_VERSION
 from chalicelib.domain.channel import REQUIRED_SECRETS, ChannelBinding, ChannelName
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import new_id, now_iso
@@ -136,6 +139,18 @@ def _check(services: Services, binding: ChannelBinding) -> None:
         for name in sorted(binding.secrets)
         if name not in required
     ]
+    version = binding.config.get("api_version")
+    if binding.channel is ChannelName.WHATSAPP and version is not None and not (
+        isinstance(version, str) and API_VERSION.fullmatch(version)
+    ):
+        problems.append(("config.api_version", "must be a Graph API version like v21.0"))
+    origins = binding.config.get(EMBED_ORIGINS)
+    if binding.channel is ChannelName.WEBCHAT and origins is not None:
+        if not isinstance(origins, list):
+            problems.append((f"config.{EMBED_ORIGINS}", "must be a list of origins like https://shop.example.com"))
+        else:
+            problems += [(f"config.{EMBED_ORIGINS}[{index}]", problem) for index, origin in enumerate(origins)
+                         if (problem := origin_problem(origin)) is not None]
     if binding.api_base_url is not None:
         try:
             check_url(
@@ -148,3 +163,4 @@ def _check(services: Services, binding: ChannelBinding) -> None:
             problems += [(error["path"], error["message"]) for error in exc.details.get("errors", [])]
     if problems:
         raise InvalidInput.many(problems)
+

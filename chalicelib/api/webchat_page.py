@@ -4,17 +4,32 @@ It uses exactly the two public webchat calls (API.md): POST a message with the b
 and poll GET .../messages with the visitor token it was given. The binding token is public by
 design (it only names the binding), so embedding it in the page reveals nothing. URLs are
 relative to the page, so the page works under an API Gateway stage prefix too. Messages are
-rendered with textContent, never as HTML.
+rendered with textContent, never as HTML. Its headers (api/page_security.py) allow only its own
+inline script and style, fetches to its own origin, and framing by the binding's `embed_origins`.
 """
 
 from __future__ import annotations
 
 import json
 
+from chalicelib.api.page_security import security_headers
 from chalicelib.runtime.ingest import binding_for
 from chalicelib.runtime.services import Services
 
 POLL_INTERVAL_MS = 1000
+EMBED_ORIGINS = "embed_origins"  # binding config: the origins whose pages may frame this one
+
+
+def render(svc: Services, binding_id: str) -> tuple[str, dict[str, str | list[str]]]:
+    """The page and its security headers; framing allowed to the binding's `embed_origins`.
+
+    Raises NotFound.
+    """
+    binding = binding_for(svc, "webchat", binding_id)
+    html = page(svc, binding_id)
+    origins = binding.config.get(EMBED_ORIGINS)
+    headers: dict[str, str | list[str]] = {**security_headers(html, origins if isinstance(origins, list) else ())}
+    return html, headers
 
 
 def page(svc: Services, binding_id: str) -> str:

@@ -5,33 +5,40 @@ sends a reply through the provider's API. Formatting (length limit, markdown or 
 happened in FOCAL from the channel's config layer; channels only split a long reply into several
 messages at delivery.
 
-Delivery goes through an injectable `send` (providers/transport.py; urllib by default), so tests
-speak to a real local server. 5xx answers, 429s, timeouts and unreachable hosts are retried with
-exponential backoff; a 4xx is final. A failed delivery raises Unavailable whose details say the
-HTTP status, whether it was retryable, and the provider ids of the parts already sent.
+Delivery goes through an injectable `send` (providers/transport.py), by default the guarded
+transport every outbound request uses: the binding's api_base_url is judged again at each send, and
+so is the address each connection reached (runtime/delivery.py passes the platform's
+network.allow_private). Path segments taken from secrets, config or the inbound message are
+percent-quoted (`path_segment`), so they cannot add a path of their own.
+5xx answers, 429s, timeouts and unreachable hosts are retried with exponential backoff; a 4xx is
+final. A failed delivery raises Unavailable whose details say the HTTP status, whether it was
+retryable, and the provider ids of the parts already sent.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from chalicelib.domain.channel import ChannelBinding
-from chalicelib.domain.errors import InvalidJson, Unavailable
+from chalicelib.domain.documents import load_json
+from chalicelib.domain.errors import Unavailable
 from chalicelib.providers.retry import Retryable, with_retries
-from chalicelib.providers.transport import HttpRequest, HttpResponse, Send, urllib_send
+from chalicelib.providers.transport import HttpRequest, HttpResponse, RefusedPeer, Send, guarded_send
 
 SEND_TIMEOUT_S = 10.0
 SEND_RETRIES = 3
 BACKOFF_BASE_S = 0.5
 
 Headers = Mapping[str, str]  # lower-cased header names
+GUARDED_SEND = guarded_send(allow_private=False)  # the senders' default: public hosts only
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +153,11 @@ def api_url(binding: ChannelBinding, default_base: str, path: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def path_segment(value: str) -> str:
+    """`value` as one URL path segment: "/", "?", "#", "%" and the rest percent-quoted."""
+    return quote(value, safe="")
+
+
 def json_request(url: str, payload: Mapping[str, Any], headers: Mapping[str, str]) -> HttpRequest:
     """A JSON POST to a provider API."""
     body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -153,11 +165,16 @@ def json_request(url: str, payload: Mapping[str, Any], headers: Mapping[str, str
     return HttpRequest("POST", url, all_headers, body, SEND_TIMEOUT_S)
 
 
+def same_secret(expected: str, given: str) -> bool:
+    """A constant-time comparison that also takes non-ASCII input (str compare_digest raises on it)."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass"))
+
+
 def basic_auth(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-def post_with_retries(request: HttpRequest, *, channel: str, send: Send = urllib_send,
+def post_with_retries(request: HttpRequest, *, channel: str, send: Send = GUARDED_SEND,
                       sleep: Callable[[float], None] = time.sleep,
                       accept: Callable[[HttpResponse], str | None]) -> HttpResponse:
     """POST with retries on 5xx/429/timeouts; `accept` returns an error reason for a 2xx that failed.
@@ -168,6 +185,9 @@ def post_with_retries(request: HttpRequest, *, channel: str, send: Send = urllib
     def attempt() -> HttpResponse:
         try:
             response = send(request)
+        except RefusedPeer as exc:  # a private address: asking again would reach it again
+            raise Unavailable(f"{channel} delivery refused by the network guard", channel=channel,
+                              reason="blocked_destination", retryable=False) from exc
         except (TimeoutError, ConnectionError) as exc:
             raise Retryable(type(exc).__name__) from exc
         if response.status >= 500 or response.status == 429:
@@ -220,8 +240,5 @@ def message_limit(binding: ChannelBinding, default: int) -> int:
 
 
 def json_body(raw_body: bytes) -> Any:
-    """The JSON document of a webhook. Raises InvalidJson."""
-    try:
-        return json.loads(raw_body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidJson("the webhook body is not JSON") from exc
+    """The JSON document of a webhook. Raises InvalidJson (also when nested too deeply)."""
+    return load_json(raw_body, "the webhook body")

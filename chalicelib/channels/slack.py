@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.channels.base import (
+    GUARDED_SEND,
     Handshake,
     Headers,
     InboundMessage,
@@ -28,12 +29,13 @@ from chalicelib.channels.base import (
     json_request,
     message_limit,
     post_with_retries,
+    same_secret,
     send_parts,
     split_message,
 )
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import BadSignature, InvalidInput
-from chalicelib.providers.transport import HttpResponse, Send, urllib_send
+from chalicelib.providers.transport import HttpResponse, Send
 
 DEFAULT_API = "https://slack.com"
 MAX_TEXT_CHARS = 4000  # Slack's advice for one message (it truncates at 40,000)
@@ -57,9 +59,10 @@ class SlackAdapter:
     def verify(self, binding: ChannelBinding, headers: Headers, raw_body: bytes, url: str) -> None:
         timestamp, given = headers.get("x-slack-request-timestamp", ""), headers.get("x-slack-signature", "")
         secret = binding.secrets.get("signing_secret", "")
-        if not (timestamp.isdigit() and abs(self._clock() - int(timestamp)) <= MAX_SKEW_S):
+        plain = timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12  # int() of 5,000 digits raises
+        if not (plain and abs(self._clock() - int(timestamp)) <= MAX_SKEW_S):
             raise BadSignature("the X-Slack-Request-Timestamp is missing or too old")
-        if not (given and secret and hmac.compare_digest(signature(secret, timestamp, raw_body), given)):
+        if not (given and secret and same_secret(signature(secret, timestamp, raw_body), given)):
             raise BadSignature("the X-Slack-Signature does not match")
 
     def parse(self, binding: ChannelBinding, headers: Headers, raw_body: bytes) -> Parsed:
@@ -84,7 +87,7 @@ class SlackAdapter:
         )]
 
     def send(self, binding: ChannelBinding, reply_to: Mapping[str, str], text: str, *,
-             send: Send = urllib_send, sleep: Callable[[float], None] = time.sleep) -> list[str]:
+             send: Send = GUARDED_SEND, sleep: Callable[[float], None] = time.sleep) -> list[str]:
         """chat.postMessage per part; Slack's ok:false (200) is a failure. The ts of each message."""
         token = binding.secrets.get("bot_token", "")
         channel = reply_to.get("channel") or str(binding.config.get("channel", ""))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from chalicelib.channels.base import (
+    GUARDED_SEND,
     SEND_TIMEOUT_S,
     Handshake,
     Headers,
@@ -24,13 +25,15 @@ from chalicelib.channels.base import (
     basic_auth,
     json_field,
     message_limit,
+    path_segment,
     post_with_retries,
+    same_secret,
     send_parts,
     split_message,
 )
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import BadSignature, InvalidInput
-from chalicelib.providers.transport import HttpRequest, HttpResponse, Send, urllib_send
+from chalicelib.providers.transport import HttpRequest, HttpResponse, Send
 
 DEFAULT_API = "https://api.twilio.com"
 MAX_BODY_CHARS = 1600  # Twilio's limit for one message body (it segments SMS itself)
@@ -69,7 +72,7 @@ class TwilioAdapter:
         token = binding.secrets.get("auth_token", "")
         params = _form(raw_body)
         valid = bool(given and token) and any(
-            hmac.compare_digest(signature(token, form, params), given) for form in _url_forms(url)
+            same_secret(signature(token, form, params), given) for form in _url_forms(url)
         )
         if not valid:
             raise BadSignature("the X-Twilio-Signature does not match")
@@ -86,13 +89,13 @@ class TwilioAdapter:
         )]
 
     def send(self, binding: ChannelBinding, reply_to: Mapping[str, str], text: str, *,
-             send: Send = urllib_send, sleep: Callable[[float], None] = time.sleep) -> list[str]:
+             send: Send = GUARDED_SEND, sleep: Callable[[float], None] = time.sleep) -> list[str]:
         """POST each part to the Messages API (From: the number written to, else config `from`)."""
         sid, token = binding.secrets.get("account_sid", ""), binding.secrets.get("auth_token", "")
         sender = reply_to.get("from") or str(binding.config.get("from", ""))
         if not (sid and token and sender and reply_to.get("to")):
             raise InvalidInput.at("reply_to", "twilio needs account_sid, auth_token, to and from")
-        url = api_url(binding, DEFAULT_API, f"/2010-04-01/Accounts/{sid}/Messages.json")
+        url = api_url(binding, DEFAULT_API, f"/2010-04-01/Accounts/{path_segment(sid)}/Messages.json")
         headers = {"Authorization": basic_auth(sid, token), "Accept": "application/json",
                    "Content-Type": "application/x-www-form-urlencoded"}
 

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.channels.base import Handshake, Headers
+from chalicelib.channels.base import GUARDED_SEND, Handshake, Headers, same_secret
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import Forbidden, Unauthorized
-from chalicelib.providers.transport import Send, urllib_send
+from chalicelib.providers.transport import Send
 
 _TOKEN = re.compile(r"^vt_([0-9a-f]{32})\.([0-9a-f]{64})$")
 
@@ -40,7 +40,7 @@ def check_binding_token(binding: ChannelBinding, headers: Headers) -> None:
     """Raises Unauthorized unless `Authorization: Bearer <the binding's token>` (constant-time)."""
     scheme, _, given = headers.get("authorization", "").partition(" ")
     expected = binding.secrets.get("token", "")
-    if scheme.lower() != "bearer" or not expected or not hmac.compare_digest(given.strip(), expected):
+    if scheme.lower() != "bearer" or not expected or not same_secret(expected, given.strip()):
         raise Unauthorized("a webchat call needs the binding's token as a bearer token")
 
 
@@ -53,7 +53,7 @@ def issue_visitor_token(binding: ChannelBinding, server_secret: bytes) -> str:
 def visitor_of(binding: ChannelBinding, token: str, server_secret: bytes) -> str:
     """The visitor id inside a token this server issued for this binding. Raises Forbidden."""
     match = _TOKEN.match(token or "")
-    if match is None or not hmac.compare_digest(_sign(binding, server_secret, match[1]), match[2]):
+    if match is None or not same_secret(_sign(binding, server_secret, match[1]), match[2]):
         raise Forbidden("the visitor token is not valid for this binding")
     return match[1]
 
@@ -73,7 +73,7 @@ class WebchatSender:
     ack = Handshake(202, "", "application/json")
 
     def send(self, binding: ChannelBinding, reply_to: Mapping[str, str], text: str, *,
-             send: Send = urllib_send, sleep: Callable[[float], None] = time.sleep) -> list[str]:
+             send: Send = GUARDED_SEND, sleep: Callable[[float], None] = time.sleep) -> list[str]:
         return []
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from chalicelib.channels.base import (
+    GUARDED_SEND,
     Handshake,
     Headers,
     InboundMessage,
@@ -23,16 +25,19 @@ from chalicelib.channels.base import (
     json_field,
     json_request,
     message_limit,
+    path_segment,
     post_with_retries,
+    same_secret,
     send_parts,
     split_message,
 )
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import BadSignature, Forbidden, InvalidInput
-from chalicelib.providers.transport import HttpResponse, Send, urllib_send
+from chalicelib.providers.transport import HttpResponse, Send
 
 DEFAULT_API = "https://graph.facebook.com"
 DEFAULT_VERSION = "v21.0"
+API_VERSION = re.compile(r"v\d{1,3}\.\d{1,3}")  # a Graph API version; anything else would add a path
 MAX_TEXT_CHARS = 4096
 
 
@@ -44,7 +49,7 @@ def handshake(binding: ChannelBinding, query: Mapping[str, str]) -> Handshake:
     """Meta's GET verification: hub.challenge when hub.verify_token is the binding's. Raises Forbidden."""
     expected = binding.secrets.get("verify_token", "")
     given = query.get("hub.verify_token", "")
-    if query.get("hub.mode") != "subscribe" or not expected or not hmac.compare_digest(given, expected):
+    if query.get("hub.mode") != "subscribe" or not expected or not same_secret(expected, given):
         raise Forbidden("the verify token does not match")
     return Handshake(200, query.get("hub.challenge", ""), "text/plain")
 
@@ -70,7 +75,7 @@ class WhatsAppAdapter:
     def verify(self, binding: ChannelBinding, headers: Headers, raw_body: bytes, url: str) -> None:
         given = headers.get("x-hub-signature-256", "")
         secret = binding.secrets.get("app_secret", "")
-        if not (given and secret and hmac.compare_digest(signature(secret, raw_body), given)):
+        if not (given and secret and same_secret(signature(secret, raw_body), given)):
             raise BadSignature("the X-Hub-Signature-256 does not match")
 
     def parse(self, binding: ChannelBinding, headers: Headers, raw_body: bytes) -> Parsed:
@@ -96,14 +101,16 @@ class WhatsAppAdapter:
         return found
 
     def send(self, binding: ChannelBinding, reply_to: Mapping[str, str], text: str, *,
-             send: Send = urllib_send, sleep: Callable[[float], None] = time.sleep) -> list[str]:
+             send: Send = GUARDED_SEND, sleep: Callable[[float], None] = time.sleep) -> list[str]:
         """POST each part as a text message from the binding's phone number; the wamid of each."""
         token = binding.secrets.get("access_token", "")
         number = binding.secrets.get("phone_number_id") or reply_to.get("phone_number_id", "")
         if not (token and number and reply_to.get("to")):
             raise InvalidInput.at("reply_to", "whatsapp needs access_token, phone_number_id and to")
         version = str(binding.config.get("api_version") or DEFAULT_VERSION)
-        url = api_url(binding, DEFAULT_API, f"/{version}/{number}/messages")
+        if not API_VERSION.fullmatch(version):  # checked on write too; a binding stored before is refused here
+            raise InvalidInput.at("config.api_version", "must look like v21.0")
+        url = api_url(binding, DEFAULT_API, f"/{version}/{path_segment(number)}/messages")
         headers = {"Authorization": f"Bearer {token}"}
 
         def send_one(part: str) -> str:

@@ -36,7 +36,11 @@ class ResolvedConfig:
     provenance: dict[str, str]  # "dotted.key" -> layer name, for every leaf key
 
     def to_json(self) -> dict[str, Any]:
-        return {"config": self.config.model_dump(mode="json"), "provenance": dict(self.provenance)}
+        """The API view. It never names the platform's key variable (llm.api_key_env): that name
+        is the platform's business, and a tenant that knows it has half of a targeted attack."""
+        config = self.config.model_dump(mode="json")
+        config["llm"]["api_key_env"] = None
+        return {"config": config, "provenance": dict(self.provenance)}
 
 
 def resolve(layers: Sequence[tuple[Layer, LayerDoc]]) -> ResolvedConfig:

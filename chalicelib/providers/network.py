@@ -10,14 +10,22 @@ Two moments, two errors:
 - at call time (the default) the same check raises BlockedDestination (a ProviderError), and an
   unresolvable host raises it too: nothing would be reachable anyway.
 
+Before any resolution the URL's form is judged (`url_form_problem`): the host must be a plain DNS
+name or a canonical IP literal. urllib unquotes a host before connecting, so
+`http://%31%32%37.0.0.1/` would reach 127.0.0.1 although no resolver sees that name; userinfo,
+numeric shorthands (`127.1`, `2130706433`, `0x7f.1`) and other odd forms are refused the same way.
+
 The check resolves the host with getaddrinfo and judges every address it returns, so a name with
-one public and one private address is refused. It never opens a connection.
-Known limit: urllib resolves the name again when it connects (a DNS-rebinding window).
+one public and one private address is refused. It never opens a connection, and a refusal never
+names the addresses a host resolves to (that would let a tenant map the platform's network).
+urllib resolves the name again when it connects: providers/transport.guarded_send closes that
+DNS-rebinding window by judging the address each connection reached.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -26,6 +34,12 @@ from chalicelib.providers.llm import ProviderError
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALLOWED_SCHEMES = frozenset({"http", "https"})
+# Printable ASCII without space, backslash or quotes: anything else is an odd form some parser
+# reads differently from another (WHATWG turns "\\" into "/", urllib keeps it in the host).
+_URL_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+# Underscores are not DNS hostname syntax, but container and intranet names use them, and no
+# parser reads them as anything else.
+_DNS_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 class BlockedDestination(ProviderError):
@@ -62,26 +76,67 @@ def is_public(address: IpAddress) -> bool:
     return not blocked
 
 
-def _problem(url: str, allow_private: bool, *, at_publish: bool) -> str | None:
+def url_form_problem(url: str) -> str | None:
+    """Why `url` is not a plain http(s) URL with a DNS name or canonical IP literal; None when it is.
+
+    Pure: resolves nothing. Refuses percent-escapes, userinfo, non-ASCII, whitespace, backslashes
+    and numeric host shorthands, because parsers disagree about them (an SSRF classic).
+    """
+    if not _URL_CHARACTERS.fullmatch(url):
+        return "must be a plain ASCII URL (no spaces, backslashes or non-ASCII characters)"
     try:
         parts = urlsplit(url)
-        port = parts.port
+        parts.port  # noqa: B018 - raises ValueError for a port that is no number in range
     except ValueError:
         return "is not a valid URL"
     if parts.scheme.lower() not in ALLOWED_SCHEMES:
         return "only http and https URLs are allowed"
+    if "@" in parts.netloc:
+        return "must not carry a user name or password in the host part"
+    if "%" in parts.netloc:
+        return "the host must not contain percent-escapes"
     host = parts.hostname
     if not host:
         return "has no host"
+    if _is_ip_literal(host, bracketed=parts.netloc.startswith("[")) or _is_dns_name(host):
+        return None
+    return "the host must be a DNS name or an IP address written in full (like 203.0.113.7)"
+
+
+def _is_ip_literal(host: str, *, bracketed: bool) -> bool:
+    """A canonical IPv4 dotted quad, or an IPv6 address inside brackets (ipaddress refuses shorthands)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return bracketed == isinstance(address, ipaddress.IPv6Address)
+
+
+def _is_dns_name(host: str) -> bool:
+    """Letters, digits and hyphens in dot-separated labels, and a last label that is not a number:
+    `127.1` or `0x7f.1` would otherwise reach getaddrinfo, which reads them as IPv4 addresses."""
+    labels = host.split(".")
+    if len(host) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return False
+    last = labels[-1]
+    return not (last.isdigit() or (last.startswith("0x") and all(c in "0123456789abcdef" for c in last[2:])))
+
+
+def _problem(url: str, allow_private: bool, *, at_publish: bool) -> str | None:
+    form = url_form_problem(url)
+    if form is not None:
+        return form
+    parts = urlsplit(url)
+    host = parts.hostname or ""
     if allow_private:
         return None
-    addresses = _resolve(host, port or (443 if parts.scheme.lower() == "https" else 80))
+    addresses = _resolve(host, parts.port or (443 if parts.scheme.lower() == "https" else 80))
     if addresses is None:
         return None if at_publish else f"host {host!r} does not resolve"
-    refused = sorted({str(address) for address in addresses if not is_public(address)})
-    if refused:
-        return (f"host {host!r} resolves to a private, loopback or link-local address "
-                f"({', '.join(refused)}); refused unless network.allow_private is set")
+    if any(not is_public(address) for address in addresses):
+        # Never say what the host resolved to: that would map the platform's network for a tenant.
+        return (f"host {host!r} is on a private, loopback or link-local network; "
+                "refused unless network.allow_private is set")
     return None
 
 

@@ -6,9 +6,11 @@ can pass a plain function and production uses `urllib_send`. The contract of a `
 - a timeout raises TimeoutError, an unreachable host raises ConnectionError.
 `urllib_send` follows no redirects (a redirect to 169.254.169.254 would dodge the network guard)
 and ignores proxy environment variables (the guard judges the host we actually connect to).
-`guarded_send(allow_private=False)` also judges the address each connection reached: a name that
-resolved to a public address when network.check_url looked and to a private one when urllib
-connected (DNS rebinding) is refused before a byte is sent.
+`guarded_send(allow_private)` is the one transport for every outbound request (LLM, embeddings,
+tools, event endpoints, channel delivery): it runs network.check_url on each request's URL (its
+form, its scheme, where its host resolves), and without allow_private it also judges the address
+each connection reached: a name that resolved to a public address when the check looked and to a
+private one when urllib connected (DNS rebinding) is refused before a byte is sent.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from chalicelib.providers.network import check_url, is_public
 
 MAX_BODY_BYTES = 4 * 1024 * 1024  # an answer larger than this is not a chat completion or a tool result
 
@@ -61,12 +65,11 @@ class RefusedPeer(ConnectionError):
 
 
 def _check_peer(connection: http.client.HTTPConnection) -> None:
-    from chalicelib.providers.network import is_public  # noqa: PLC0415 - network imports nothing of ours here
-
     address = ipaddress.ip_address(connection.sock.getpeername()[0].split("%")[0])
     if not is_public(address):
         connection.close()
-        raise RefusedPeer(f"refused: {connection.host} resolved to {address} when connecting")
+        # The address stays out of the message: it would map the platform's network for a tenant.
+        raise RefusedPeer(f"refused: {connection.host} is on a private network when connecting")
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
@@ -96,11 +99,18 @@ _GUARDED_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}), _
 
 
 def guarded_send(allow_private: bool) -> Send:
-    """The transport for tenant-chosen URLs: without allow_private, private peers are refused."""
-    return urllib_send if allow_private else _guarded_urllib_send
+    """The transport for every outbound request: each URL is checked, then (without allow_private)
+    each connection's peer. Raises BlockedDestination (a ProviderError) for a refused URL."""
+    return _checked_send if allow_private else _guarded_urllib_send
+
+
+def _checked_send(request: HttpRequest) -> HttpResponse:
+    check_url(request.url, allow_private=True)  # the form and scheme still count on a private network
+    return _send_with(_OPENER, request)
 
 
 def _guarded_urllib_send(request: HttpRequest) -> HttpResponse:
+    check_url(request.url, allow_private=False)
     return _send_with(_GUARDED_OPENER, request)
 
 

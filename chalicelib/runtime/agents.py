@@ -13,9 +13,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.config.resolver import ResolvedConfig, resolve
 from chalicelib.domain.bundle import AgentBundle, parse_bundle
-from chalicelib.domain.config import Layer
+from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
 from chalicelib.providers.network import check_url
@@ -78,7 +79,8 @@ def publish(
 def _publish_bundle(
     services: Services, tenant_id: str, agent_id: str, bundle: AgentBundle, expected_version: int | None
 ) -> int:
-    check_network(bundle, allow_private=services.platform_config.network.allow_private)
+    check_network(bundle, allow_private=services.platform_config.network.allow_private,
+                  platform=services.platform_config)
     tenant_layer = services.config_store.get_tenant_layer(tenant_id)
     config = resolve(
         [
@@ -101,17 +103,11 @@ def _publish_bundle(
     )
 
 
-def check_network(bundle: AgentBundle, *, allow_private: bool) -> None:
-    """Refuse tool URLs and llm.base_url values that reach private addresses (all problems at once)."""
+def check_network(bundle: AgentBundle, *, allow_private: bool, platform: Config | None = None) -> None:
+    """Refuse tool URLs and llm.base_url values that reach private addresses, and (given the
+    platform's config) layers that send LLM calls elsewhere without their own key. All at once."""
     targets = [(f"tools[{index}].url", tool.url) for index, tool in enumerate(bundle.tools)]
-    layers: list[tuple[str, dict[str, Any]]] = [("agent.config", bundle.agent.config)]
-    layers += [(f"channels.{name.value}.config", section.config) for name, section in bundle.channels.items()]
-    for index, scenario in enumerate(bundle.scenarios):
-        layers.append((f"scenarios[{index}].config", scenario.config))
-        layers += [
-            (f"scenarios[{index}].steps[{position}].config", step.config)
-            for position, step in enumerate(scenario.steps)
-        ]
+    layers = _config_layers(bundle)
     for path, layer in layers:
         base_url = (layer.get("llm") or {}).get("base_url")
         if isinstance(base_url, str):
@@ -122,8 +118,24 @@ def check_network(bundle: AgentBundle, *, allow_private: bool) -> None:
             check_url(url, allow_private, at_publish=True, path=path)
         except InvalidInput as exc:
             problems += [(error["path"], error["message"]) for error in exc.details.get("errors", [])]
+    if platform is not None:
+        for path, layer in layers:
+            problems += platform_key_problems(layer, path, platform)
     if problems:
         raise InvalidInput.many(problems)
+
+
+def _config_layers(bundle: AgentBundle) -> list[tuple[str, dict[str, Any]]]:
+    """Every config layer a bundle writes, with its path: agent, channels, scenarios, steps."""
+    layers: list[tuple[str, dict[str, Any]]] = [("agent.config", bundle.agent.config)]
+    layers += [(f"channels.{name.value}.config", section.config) for name, section in bundle.channels.items()]
+    for index, scenario in enumerate(bundle.scenarios):
+        layers.append((f"scenarios[{index}].config", scenario.config))
+        layers += [
+            (f"scenarios[{index}].steps[{position}].config", step.config)
+            for position, step in enumerate(scenario.steps)
+        ]
+    return layers
 
 
 def load(services: Services, tenant_id: str, agent_id: str, version: int | None = None) -> PublishedBundle:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from chalicelib.api.body import DEFAULT_MAX_BODY_BYTES
+from chalicelib.config.key_policy import Calling, may_use_platform_key
 from chalicelib.config.resolver import ConfigResolver, platform_layer_from_env, resolve
 from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput
@@ -207,8 +208,9 @@ class Services:
         return FallbackRateLimiter(RedisRateLimiter(self.redis), dynamo_limiter)
 
     # --- providers ---------------------------------------------------------------------------
-    def api_key_for(self, tenant_id: str, config: Config) -> str | None:
-        """The LLM key: the tenant secret config names, else the platform's env var, else None.
+    def api_key_for(self, tenant_id: str, config: Config, calling: Calling = "llm") -> str | None:
+        """The key of a `calling` call: the tenant secret config names, else the platform's env var
+        when the call goes to the platform's own provider and base URL (config/key_policy.py), else None.
 
         Raises InvalidInput when llm.api_key_secret names a secret the tenant does not have.
         """
@@ -217,8 +219,11 @@ class Services:
             if value is None:
                 raise InvalidInput.at("llm.api_key_secret", "names no secret of this tenant")
             return value
-        if config.llm.api_key_env:  # validated on write: only the platform layer may set it
-            return self._environ.get(config.llm.api_key_env)
+        platform = self.platform_config
+        # Only the platform layer names an env var (validated on write); read it from there, never
+        # from a merged config, and only for a call that goes where the platform's calls go.
+        if platform.llm.api_key_env and may_use_platform_key(config, platform, calling):
+            return self._environ.get(platform.llm.api_key_env)
         return None
 
     def llm_for(self, tenant_id: str, config: Config) -> LlmProvider:
@@ -242,7 +247,7 @@ class Services:
                 return self._embedders[cache_key]
         return build_embedder(
             embeddings,
-            api_key=self.api_key_for(tenant_id, config),
+            api_key=self.api_key_for(tenant_id, config, "embeddings"),
             base_url=config.llm.base_url,
             region=config.llm.region,
             allow_private=config.network.allow_private,

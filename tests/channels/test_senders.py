@@ -11,10 +11,13 @@ import pytest
 from chalicelib.channels import slack, twilio, webchat, whatsapp
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import InvalidInput, Unavailable
-from chalicelib.providers.transport import HttpRequest, HttpResponse
+from chalicelib.providers.transport import HttpRequest, HttpResponse, guarded_send
 from tests.channels.factories import a_binding
 from tests.support.chat_server import ChatServer
 
+# The stand-in providers listen on 127.0.0.1: the guarded transport as a platform with
+# network.allow_private (local development) builds it. The default refuses them (tests/security).
+LOCAL = guarded_send(allow_private=True)
 LONG_REPLY = "Your order has shipped. " * 10  # 240 characters
 
 
@@ -33,7 +36,8 @@ def provider() -> Iterator[ChatServer]:
 def test_twilio_posts_a_form_with_basic_auth_to_the_accounts_messages_path(provider: ChatServer) -> None:
     provider.answer({"sid": "SM1"}, status=201)
     binding = a_binding(ChannelName.TWILIO, api_base_url=provider.url)
-    sent = twilio.ADAPTER.send(binding, {"to": "+15550001", "from": "+15559999"}, "We open at 9.", sleep=no_sleep)
+    sent = twilio.ADAPTER.send(binding, {"to": "+15550001", "from": "+15559999"}, "We open at 9.",
+                               sleep=no_sleep, send=LOCAL)
     assert sent == ["SM1"]
     request = provider.requests[0]
     assert request.path == "/2010-04-01/Accounts/AC123/Messages.json"
@@ -46,7 +50,7 @@ def test_twilio_splits_a_reply_longer_than_the_bindings_limit(provider: ChatServ
     for n in range(3):
         provider.answer({"sid": f"SM{n}"}, status=201)
     binding = a_binding(ChannelName.TWILIO, api_base_url=provider.url, max_message_chars=100, **{"from": "+1999"})
-    sent = twilio.ADAPTER.send(binding, {"to": "whatsapp:+1555"}, LONG_REPLY, sleep=no_sleep)
+    sent = twilio.ADAPTER.send(binding, {"to": "whatsapp:+1555"}, LONG_REPLY, sleep=no_sleep, send=LOCAL)
     bodies = [parse_qs(request.body)["Body"][0] for request in provider.requests]
     assert sent == ["SM0", "SM1", "SM2"]
     assert all(len(body) <= 100 for body in bodies)
@@ -56,7 +60,7 @@ def test_twilio_splits_a_reply_longer_than_the_bindings_limit(provider: ChatServ
 
 def test_twilio_without_a_sender_number_is_invalid_input() -> None:
     with pytest.raises(InvalidInput):
-        twilio.ADAPTER.send(a_binding(ChannelName.TWILIO), {"to": "+1555"}, "hi", sleep=no_sleep)
+        twilio.ADAPTER.send(a_binding(ChannelName.TWILIO), {"to": "+1555"}, "hi", sleep=no_sleep, send=LOCAL)
 
 
 # --- WhatsApp Cloud ---------------------------------------------------------------------------------
@@ -65,7 +69,7 @@ def test_whatsapp_posts_json_with_the_bearer_token_to_the_versioned_phone_number
         provider: ChatServer) -> None:
     provider.answer({"messages": [{"id": "wamid.1"}]})
     binding = a_binding(ChannelName.WHATSAPP, api_base_url=provider.url)
-    sent = whatsapp.ADAPTER.send(binding, {"to": "33612345678"}, "Bonjour", sleep=no_sleep)
+    sent = whatsapp.ADAPTER.send(binding, {"to": "33612345678"}, "Bonjour", sleep=no_sleep, send=LOCAL)
     assert sent == ["wamid.1"]
     request = provider.requests[0]
     assert request.path == "/v21.0/1055/messages"
@@ -80,7 +84,7 @@ def test_whatsapp_retries_a_5xx_and_then_delivers(provider: ChatServer) -> None:
     provider.fail(500)
     provider.answer({"messages": [{"id": "wamid.2"}]})
     binding = a_binding(ChannelName.WHATSAPP, api_base_url=provider.url, api_version="v19.0")
-    assert whatsapp.ADAPTER.send(binding, {"to": "1"}, "hello", sleep=no_sleep) == ["wamid.2"]
+    assert whatsapp.ADAPTER.send(binding, {"to": "1"}, "hello", sleep=no_sleep, send=LOCAL) == ["wamid.2"]
     assert len(provider.requests) == 3
     assert provider.requests[-1].path == "/v19.0/1055/messages"
 
@@ -90,7 +94,7 @@ def test_whatsapp_does_not_retry_a_4xx(provider: ChatServer) -> None:
     provider.answer({"messages": [{"id": "never"}]})
     binding = a_binding(ChannelName.WHATSAPP, api_base_url=provider.url)
     with pytest.raises(Unavailable) as failure:
-        whatsapp.ADAPTER.send(binding, {"to": "1"}, "hello", sleep=no_sleep)
+        whatsapp.ADAPTER.send(binding, {"to": "1"}, "hello", sleep=no_sleep, send=LOCAL)
     assert failure.value.details["retryable"] is False
     assert failure.value.details["status"] == 400
     assert len(provider.requests) == 1
@@ -101,7 +105,7 @@ def test_whatsapp_gives_up_after_the_retries_and_says_it_may_be_retried(provider
         provider.fail(502)
     binding = a_binding(ChannelName.WHATSAPP, api_base_url=provider.url)
     with pytest.raises(Unavailable) as failure:
-        whatsapp.ADAPTER.send(binding, {"to": "1"}, "hello", sleep=no_sleep)
+        whatsapp.ADAPTER.send(binding, {"to": "1"}, "hello", sleep=no_sleep, send=LOCAL)
     assert failure.value.details["retryable"] is True
     assert len(provider.requests) == 4  # one attempt and three retries
 
@@ -123,7 +127,7 @@ def test_a_timeout_is_retried() -> None:
 
 def test_whatsapp_without_a_recipient_is_invalid_input() -> None:
     with pytest.raises(InvalidInput):
-        whatsapp.ADAPTER.send(a_binding(ChannelName.WHATSAPP), {}, "hi", sleep=no_sleep)
+        whatsapp.ADAPTER.send(a_binding(ChannelName.WHATSAPP), {}, "hi", sleep=no_sleep, send=LOCAL)
 
 
 # --- Slack -------------------------------------------------------------------------------------------
@@ -132,7 +136,7 @@ def test_slack_posts_to_chat_post_message_in_the_users_thread(provider: ChatServ
     provider.answer({"ok": True, "ts": "1700000000.000200"})
     binding = a_binding(ChannelName.SLACK, api_base_url=provider.url)
     sent = slack.ADAPTER.send(binding, {"channel": "C42", "thread_ts": "1700000000.000100"}, "Done!",
-                              sleep=no_sleep)
+                              sleep=no_sleep, send=LOCAL)
     assert sent == ["1700000000.000200"]
     request = provider.requests[0]
     assert request.path == "/api/chat.postMessage"
@@ -144,7 +148,7 @@ def test_slack_ok_false_is_a_failure_even_with_status_200(provider: ChatServer) 
     provider.answer({"ok": False, "error": "channel_not_found"})
     binding = a_binding(ChannelName.SLACK, api_base_url=provider.url)
     with pytest.raises(Unavailable) as failure:
-        slack.ADAPTER.send(binding, {"channel": "C404"}, "hi", sleep=no_sleep)
+        slack.ADAPTER.send(binding, {"channel": "C404"}, "hi", sleep=no_sleep, send=LOCAL)
     assert "channel_not_found" in failure.value.details["reason"]
     assert len(provider.requests) == 1
 
@@ -155,14 +159,14 @@ def test_a_failure_midway_reports_the_parts_already_sent(provider: ChatServer) -
     binding = a_binding(ChannelName.SLACK, api_base_url=provider.url, max_message_chars=100,
                         **{"channel": "CDEF"})
     with pytest.raises(Unavailable) as failure:
-        slack.ADAPTER.send(binding, {}, LONG_REPLY, sleep=no_sleep)
+        slack.ADAPTER.send(binding, {}, LONG_REPLY, sleep=no_sleep, send=LOCAL)
     assert failure.value.details["sent"] == ["1.1"]
     assert provider.requests[0].body["channel"] == "CDEF"  # the binding's default channel
 
 
 def test_slack_without_a_channel_is_invalid_input() -> None:
     with pytest.raises(InvalidInput):
-        slack.ADAPTER.send(a_binding(ChannelName.SLACK), {}, "hi", sleep=no_sleep)
+        slack.ADAPTER.send(a_binding(ChannelName.SLACK), {}, "hi", sleep=no_sleep, send=LOCAL)
 
 
 def test_webchat_sends_nothing_because_the_page_polls_the_transcript() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.llm import ProviderError
-from chalicelib.providers.network import BlockedDestination, check_url, is_public
+from chalicelib.providers.network import BlockedDestination, check_url, is_public, url_form_problem
 
 REFUSED = [
     "http://127.0.0.1:8080/v1",
@@ -93,11 +93,13 @@ def test_a_name_is_refused_when_any_of_its_addresses_is_private(monkeypatch: pyt
     fake_dns(monkeypatch, {"rebind.example.com": ["93.184.216.34", "10.1.2.3"],
                            "llm.example.com": ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"],
                            "zoned.example.com": ["fe80::1%eth0"]})
-    with pytest.raises(BlockedDestination, match=r"\(10\.1\.2\.3\)"):
+    with pytest.raises(BlockedDestination, match="private") as rebind:
         check_url("https://rebind.example.com/v1", allow_private=False)
-    with pytest.raises(BlockedDestination, match="fe80::1"):
+    with pytest.raises(BlockedDestination, match="private") as zoned:
         check_url("https://zoned.example.com/v1", allow_private=False)
     check_url("https://llm.example.com/v1", allow_private=False)
+    # The refusal never says where the name led (a tenant would map the network with it).
+    assert "10.1.2.3" not in str(rebind.value) and "fe80" not in str(zoned.value)
 
 
 def test_the_refusal_is_a_provider_error_so_llm_callers_handle_it_like_any_provider_failure() -> None:
@@ -107,3 +109,18 @@ def test_the_refusal_is_a_provider_error_so_llm_callers_handle_it_like_any_provi
 @pytest.mark.parametrize("address", ["8.8.8.8", "2001:4860:4860::8888", "93.184.216.34"])
 def test_global_unicast_addresses_are_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("url", ["https://api.openai.com/v1", "http://ollama_host:11434/v1",
+                                 "http://[2001:db8::1]:8080/x", "https://203.0.113.7/x", "http://localhost:8000"])
+def test_plain_hosts_have_no_form_problem(url: str) -> None:
+    assert url_form_problem(url) is None
+
+
+@pytest.mark.parametrize("url", ["http://%6c%6f%63%61%6c%68%6f%73%74/", "http://a@b.example/", "http://127.1/",
+                                 "http://2130706433/", "http://0x7f.0.0.1/", "http://[127.0.0.1]/", "http://a.b./",
+                                 "http://b\u00fccher.example/", "http://a b.example/", "http://a.example\\@b/"])
+def test_odd_hosts_have_a_form_problem_even_with_allow_private(url: str) -> None:
+    assert url_form_problem(url) is not None
+    with pytest.raises(BlockedDestination):
+        check_url(url, allow_private=True)
