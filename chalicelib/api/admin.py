@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
 from chalicelib.api.limits import RATE_GATE
+from chalicelib.config.ceilings import ceiling_problems
 from chalicelib.domain.config import Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
@@ -49,6 +50,7 @@ def delete_tenant(services: Services, tenant_id: str) -> None:
 def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, Any]:
     """Validate and store the tenant config layer (unknown keys, restricted keys, types, URLs -> 422)."""
     problems = [(path.lstrip("."), message) for path, message in validate_layer(layer, Layer.TENANT, "")]
+    problems = problems or ceiling_problems(layer, services.platform_config)  # lower, never raise
     if problems:
         raise InvalidInput.many(problems)
     if not isinstance(layer, dict):  # validate_layer reported it; this narrows the type

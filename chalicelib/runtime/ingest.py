@@ -1,10 +1,12 @@
 """Ingest channel webhooks: verify, parse, dedupe, record in the session inbox, enqueue one turn each.
 
 No turn runs here: the answer must reach the provider within its deadline (Slack 3 s, Twilio
-15 s). Order per message: dedupe marker (a redelivery stops here), interlocutor, open session,
-inbox (so a running turn sees it at its commit point), then one SQS FIFO message whose group is
-the session key (one turn per session at a time) and whose dedup id derives from the provider
-message id. A request whose signature does not verify answers 403 before anything is written.
+15 s). Every verified message is first counted against the binding's, the visitor's and the
+tenant's rate limits (api/limits.py; 429 with Retry-After, nothing written). Order per
+message: dedupe marker (a redelivery stops here), interlocutor, open session, inbox (so a
+running turn sees it at its commit point), then one SQS FIFO message whose group is the session
+key (one turn per session at a time) and whose dedup id derives from the provider message id.
+A request whose signature does not verify answers 403 before anything is written.
 
 Webchat has no provider signature: the binding's (public) token names the binding and a signed,
 server-issued visitor token names the visitor (channels/webchat.py).
@@ -23,6 +25,7 @@ from urllib.parse import urlencode
 from aws_lambda_powertools import Logger
 
 from chalicelib.api.body import parse_model
+from chalicelib.api.limits import RATE_GATE
 from chalicelib.channels import webchat, whatsapp
 from chalicelib.channels.base import Handshake, InboundMessage, json_body
 from chalicelib.channels.registry import WEBHOOK_ADAPTERS
@@ -78,6 +81,8 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
     parsed = adapter.parse(binding, lowered, raw_body)
     if isinstance(parsed, Handshake):
         return _answer(parsed)
+    for message in parsed:  # every message is counted before any is taken: a 429 stores nothing
+        RATE_GATE.check_public(svc, binding.tenant_id, binding.binding_id, message.user_id)
     results = [accept(svc, binding, message, open_session=False) for message in parsed]
     logger.info("webhook accepted", extra={
         "channel": channel, "binding_id": binding.binding_id, "tenant_id": binding.tenant_id,
@@ -161,8 +166,11 @@ def _webchat_post(svc: Services, binding: ChannelBinding, headers: Mapping[str, 
     webchat.check_binding_token(binding, headers)
     post = parse_model(webchat.WebchatPost, json_body(raw_body))
     secret = webchat_secret(svc)
+    known = webchat.visitor_of(binding, post.visitor_token, secret) if post.visitor_token else None
+    # Counted before a visitor is minted or anything is written: a refused post opens no session.
+    RATE_GATE.check_public(svc, binding.tenant_id, binding.binding_id, known)
     token = post.visitor_token or webchat.issue_visitor_token(binding, secret)
-    visitor = webchat.visitor_of(binding, token, secret)
+    visitor = known or webchat.visitor_of(binding, token, secret)
     # A client message id is scoped to its visitor: two visitors may both send "1".
     provider_id = f"{visitor}:{post.client_message_id}" if post.client_message_id else new_id("wc")
     text = post.message.strip()

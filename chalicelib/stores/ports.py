@@ -212,5 +212,8 @@ class RateDecision:
 
 
 class RateLimiter(Protocol):
-    def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
-        """Count one request of the tenant in the current minute; refuse past limit_per_minute."""
+    def check(self, tenant_id: str, limit_per_minute: int, now_s: float, scope: str = "") -> RateDecision:
+        """Count one request of the tenant in the current minute; refuse past limit_per_minute.
+
+        `scope` names a narrower counter of the tenant (a binding, a visitor); "" is the tenant's own.
+        """
