@@ -14,6 +14,7 @@ from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
 from chalicelib.domain.tenant import Tenant
 from chalicelib.providers.network import check_url
+from chalicelib.runtime.ingest import forget_all_bindings
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_tenants import issue_api_key
 
@@ -44,7 +45,9 @@ def delete_tenant(services: Services, tenant_id: str) -> None:
     if services.tenants.get(tenant_id) is None:
         raise NotFound("no such tenant", tenant_id=tenant_id)
     services.tenants.delete(tenant_id)
+    services.idempotency_index.erase_tenant(tenant_id)  # the stored answers of its retried turns
     KEY_CACHE.clear()
+    forget_all_bindings()  # its webhooks stop at once here; elsewhere within ingest.BINDING_CACHE_S
 
 
 def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, Any]:

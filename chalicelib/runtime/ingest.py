@@ -93,14 +93,21 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
 
 
 # Webhooks answer within the provider's deadline: a binding (one GetItem and one KMS Decrypt) is
-# kept per container for BINDING_CACHE_S. The container that changes or removes a binding forgets
-# it at once (forget_binding); another container may use the old one for up to BINDING_CACHE_S.
-BINDING_CACHE_S = 30.0
+# kept per container for BINDING_CACHE_S. The container that changes or removes a binding (or
+# deletes its agent or tenant) forgets it at once (forget_binding, forget_all_bindings); another
+# container may still use the old one for up to BINDING_CACHE_S, and then the liveness checks of
+# the first write refuse a deleted tenant's or agent's posts (404, nothing written).
+BINDING_CACHE_S = 5.0
 _bindings: dict[str, tuple[float, ChannelBinding | None]] = {}
 
 
 def forget_binding(binding_id: str) -> None:
     _bindings.pop(binding_id, None)
+
+
+def forget_all_bindings() -> None:
+    """A tenant was deleted: forget every binding this container holds (the cache is small)."""
+    _bindings.clear()
 
 
 def _cached_binding(svc: Services, binding_id: str) -> ChannelBinding | None:
@@ -133,8 +140,10 @@ def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, o
     message_id = message_id_of(binding, message.provider_message_id)
     key = SessionKey(tenant_id=binding.tenant_id, agent_id=binding.agent_id, channel=message.channel,
                      user_id=message.user_id)
-    is_new = svc.dedupe.first_sighting(binding.tenant_id, message.channel, message.provider_message_id,
-                                       DEDUPE_TTL_S)
+    # The first write, conditional on the tenant and agent being alive: a binding this container
+    # still caches after a deletion writes nothing (NotFound, 404).
+    is_new = svc.dedupe.first_sighting_live(binding.tenant_id, binding.agent_id, message.channel,
+                                            message.provider_message_id, DEDUPE_TTL_S)
     session = None
     if open_session:
         interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, message.channel, message.user_id)

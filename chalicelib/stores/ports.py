@@ -190,6 +190,9 @@ class SessionStore(Protocol):
 class DedupeStore(Protocol):
     def first_sighting(self, tenant_id: str, channel: str, message_id: str, ttl_s: int) -> bool:
         """True exactly once per (channel, provider message id) within ttl_s."""
+    def first_sighting_live(self, tenant_id: str, agent_id: str, channel: str, message_id: str,
+                            ttl_s: int) -> bool:
+        """first_sighting, refused with NotFound (nothing written) once the tenant or agent is deleted."""
     def forget(self, tenant_id: str, channel: str, message_id: str) -> None:
         """Undo first_sighting for a message that could not be taken (its retry is then new)."""
 
