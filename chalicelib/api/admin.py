@@ -51,7 +51,8 @@ def delete_tenant(services: Services, tenant_id: str) -> None:
 
 
 def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, Any]:
-    """Validate and store the tenant config layer (unknown keys, restricted keys, types, URLs -> 422)."""
+    """Validate and store the tenant config layer (unknown keys, restricted keys, types, URLs, values
+    above a platform ceiling -> 422)."""
     problems = [(path.lstrip("."), message) for path, message in validate_layer(layer, Layer.TENANT, "")]
     problems = problems or ceiling_problems(layer, services.platform_config)  # lower, never raise
     if problems:

@@ -74,7 +74,10 @@ class DynamoInterlocutorStore:
         self._client, self._table = client, table
 
     def resolve(self, tenant_id: str, channel: str, user_id: str) -> str:
-        """The interlocutor of this identity; created on first contact, exactly once under races."""
+        """The interlocutor of this identity; created on first contact, exactly once under races.
+
+        Raises NotFound (nothing written) when the tenant was deleted (stores/liveness.py).
+        """
         for _ in range(MAX_WRITE_ATTEMPTS):
             found = self._identity_owner(tenant_id, channel, user_id)
             if found is not None:
