@@ -40,6 +40,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 
 from chalicelib.domain.errors import Conflict, InvalidInput, Unavailable
 from chalicelib.runtime import turns
+from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 from chalicelib.runtime.turns import TurnReply, TurnRequest
 
@@ -81,8 +82,12 @@ def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnReq
         # The id is the one Powertools itself stores under (the store is configured by now).
         record_id = store._get_hashed_idempotency_key(payload)
         if record_id is not None:
-            svc.idempotency_index.remember(tenant_id, reply.interlocutor_id, record_id,
-                                           int(time.time()) + RECORD_TTL_S)
+            try:
+                svc.idempotency_index.remember(tenant_id, reply.interlocutor_id, record_id,
+                                               int(time.time()) + RECORD_TTL_S)
+            except Unavailable:  # the turn is committed: failing now would make the retry a second turn
+                logger.warning("idempotency record not listed for erasure; it expires on its own",
+                               extra={"tenant_id": tenant_id, "turn_id": reply.turn_id})
         return reply
 
     once = idempotent_function(
