@@ -21,7 +21,7 @@ from chalicelib.runtime.local_worker import poll_once
 from chalicelib.stores.ports import TranscriptMessage, TurnCommit
 from tests.api.harness import ADMIN_KEY, Api
 from tests.conftest import Aws
-from tests.runtime.test_ingest import post_twilio, post_webchat, queued, sms
+from tests.runtime.test_ingest import poll, post_twilio, post_webchat, queued, sms
 from tests.security.public_harness import bound, public_api, table_items
 
 __all__ = ["public_api"]
@@ -112,6 +112,7 @@ def test_a_binding_still_cached_by_another_container_recreates_nothing_under_a_d
     for body in ({"message": "again", "visitor_token": visitor}, {"message": "someone new"}):
         assert post_webchat(public_api, webchat, body).status_code == 404
     assert post_twilio(public_api, twilio, sms(sid="SM-after")).status_code == 404
+    assert poll(public_api, webchat, visitor).status_code == 404  # reading the transcript recreates nothing
     drain(public_api)  # and the turns queued before the deletion run into a deleted tenant
     assert under_tenant(aws, tenant_id) == []
 
