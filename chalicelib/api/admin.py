@@ -8,12 +8,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
 from chalicelib.api.limits import RATE_GATE
+from chalicelib.config.ceilings import ceiling_problems
 from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.domain.config import Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
 from chalicelib.domain.tenant import Tenant
 from chalicelib.providers.network import check_url
+from chalicelib.runtime.ingest import forget_all_bindings
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_tenants import issue_api_key
 
@@ -44,12 +46,16 @@ def delete_tenant(services: Services, tenant_id: str) -> None:
     if services.tenants.get(tenant_id) is None:
         raise NotFound("no such tenant", tenant_id=tenant_id)
     services.tenants.delete(tenant_id)
+    services.idempotency_index.erase_tenant(tenant_id)  # the stored answers of its retried turns
     KEY_CACHE.clear()
+    forget_all_bindings()  # its webhooks stop at once here; elsewhere within ingest.BINDING_CACHE_S
 
 
 def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, Any]:
-    """Validate and store the tenant config layer (unknown keys, restricted keys, types, URLs -> 422)."""
+    """Validate and store the tenant config layer (unknown keys, restricted keys, types, URLs, values
+    above a platform ceiling -> 422)."""
     problems = [(path.lstrip("."), message) for path, message in validate_layer(layer, Layer.TENANT, "")]
+    problems = problems or ceiling_problems(layer, services.platform_config)  # lower, never raise
     if problems:
         raise InvalidInput.many(problems)
     if not isinstance(layer, dict):  # validate_layer reported it; this narrows the type

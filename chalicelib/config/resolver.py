@@ -21,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from chalicelib.config.ceilings import ceilings_from_env, platform_ceilings, within_ceilings
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.config import CHANNEL_DEFAULTS, Config, Layer, Section
@@ -50,8 +51,13 @@ def resolve(layers: Sequence[tuple[Layer, LayerDoc]]) -> ResolvedConfig:
     """
     merged: dict[str, Any] = Config().model_dump()
     provenance = {key: Layer.PLATFORM.value for key in _leaf_keys(Config)}
+    ceilings: dict[str, Any] | None = None
     for layer, doc in layers:
-        _merge(merged, doc, "", layer.value, provenance)
+        kept = doc
+        if layer is not Layer.PLATFORM:  # a later layer may lower a platform ceiling, never raise it
+            ceilings = ceilings if ceilings is not None else platform_ceilings(merged)
+            kept = within_ceilings(doc, ceilings)
+        _merge(merged, kept, "", layer.value, provenance)
     try:
         config = Config.model_validate(merged)
     except ValidationError as exc:
@@ -213,7 +219,8 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Platform overrides from the environment (read once per container by services()).
 
     RUCHE_ALLOW_PRIVATE_NETWORK -> network.allow_private; RUCHE_LLM_PROVIDER, RUCHE_LLM_BASE_URL,
-    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env. Unset means the code default.
+    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env; the ceilings of
+    config/ceilings.py (RUCHE_RATE_LIMIT_*, RUCHE_QUOTA_*). Unset means the code default.
     """
     layer: dict[str, Any] = {}
     allow = environ.get("RUCHE_ALLOW_PRIVATE_NETWORK")
@@ -230,4 +237,6 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     }
     if llm:
         layer["llm"] = llm
+    for section, values in ceilings_from_env(environ).items():  # RUCHE_RATE_LIMIT_*, RUCHE_QUOTA_*
+        layer.setdefault(section, {}).update(values)
     return layer

@@ -94,7 +94,27 @@ class NetworkConfig(Section):
 
 
 class RateLimitConfig(Section):
-    requests_per_minute: int = Field(default=600, ge=1)
+    """Per-minute limits (fixed windows). The platform's values are ceilings (config/ceilings.py)."""
+
+    requests_per_minute: int = Field(
+        default=600, ge=1, description="per tenant: API requests and public posts together; a ceiling"
+    )
+    binding_per_minute: int = Field(
+        default=300, ge=1, description="posts to one webhook or webchat binding; a ceiling"
+    )
+    visitor_per_minute: int = Field(
+        default=20, ge=1, description="posts of one webchat visitor or channel user, per binding; a ceiling"
+    )
+    new_visitors_per_minute: int = Field(
+        default=30, ge=1, description="webchat posts without a visitor token, per binding; a ceiling"
+    )
+
+
+class QuotaConfig(Section):
+    """Monthly usage quotas (enforced at turn time by usage metering); the platform's are ceilings."""
+
+    monthly_tokens: int | None = Field(default=None, ge=0, description="null = unlimited; a ceiling")
+    monthly_turns: int | None = Field(default=None, ge=0, description="null = unlimited; a ceiling")
 
 
 class Config(Section):
@@ -109,6 +129,7 @@ class Config(Section):
     session: SessionConfig = SessionConfig()
     network: NetworkConfig = NetworkConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
+    quota: QuotaConfig = QuotaConfig()
 
 
 # The platform's defaults per channel, under the platform layer's own values: what the channel
@@ -125,6 +146,11 @@ RESTRICTED_KEYS: dict[str, frozenset[Layer]] = {
     "llm.api_key_env": frozenset({Layer.PLATFORM}),
     "network.allow_private": frozenset({Layer.PLATFORM}),
     "rate_limit.requests_per_minute": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "rate_limit.binding_per_minute": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "rate_limit.visitor_per_minute": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "rate_limit.new_visitors_per_minute": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "quota.monthly_tokens": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "quota.monthly_turns": frozenset({Layer.PLATFORM, Layer.TENANT}),
     "embeddings.provider": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.model": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.dimensions": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),

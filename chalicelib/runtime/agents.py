@@ -20,6 +20,7 @@ from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
 from chalicelib.providers.network import check_url
+from chalicelib.runtime.ingest import forget_binding
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import PublishedBundle, VersionInfo
 
@@ -176,8 +177,17 @@ def rollback(
 
 
 def delete(services: Services, tenant_id: str, agent_id: str) -> None:
+    """Delete the agent and its channel bindings. Raises NotFound.
+
+    The head is flagged first, so the liveness checks refuse any write for the agent at once (a
+    binding another container still caches included); then its bindings go, so its webhooks
+    answer 404 here at once and elsewhere within ingest.BINDING_CACHE_S.
+    """
     if not services.bundles.delete(tenant_id, agent_id):
         raise NotFound("no such agent", agent_id=agent_id)
+    for binding in services.bindings.list(tenant_id, agent_id):
+        forget_binding(binding.binding_id)
+        services.bindings.delete(tenant_id, binding.binding_id)
 
 
 def list_agents(services: Services, tenant_id: str) -> list[dict[str, Any]]:

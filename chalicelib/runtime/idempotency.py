@@ -14,13 +14,16 @@ Powertools idempotency on the RUCHE_IDEMPOTENCY_TABLE table (key attribute `id`,
   `Idempotency-Key` (the draft's answer to a reused key; the payload hash is Powertools'
   payload validation);
 - an INPROGRESS record of a container that died mid-turn expires after IN_PROGRESS_TTL_S, and a
-  retry then runs the turn.
+  retry then runs the turn;
+- each record is listed under the interlocutor its turn answered (stores/idempotency_index.py):
+  erasing the interlocutor deletes it, so a replay never answers an erased reply again.
 
 A key is 1..255 printable ASCII characters (422 otherwise). Without the header nothing is stored.
 """
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any, cast
 
 from aws_lambda_powertools.utilities.idempotency import (
@@ -37,6 +40,7 @@ from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import P
 
 from chalicelib.domain.errors import Conflict, InvalidInput, Unavailable
 from chalicelib.runtime import turns
+from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 from chalicelib.runtime.turns import TurnReply, TurnRequest
 
@@ -70,13 +74,26 @@ def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnReq
     payload = {"tenant_id": tenant_id, "key": idempotency_key, "agent_id": agent_id,
                "request": request.model_dump(mode="json")}
 
+    store = _store(svc)
+
     def run(payload: dict[str, Any]) -> TurnReply:
-        return turns.run_sync(svc, tenant_id, agent_id, request)
+        reply = turns.run_sync(svc, tenant_id, agent_id, request)
+        # The record will hold this reply: list it under its interlocutor so erasure deletes it.
+        # The id is the one Powertools itself stores under (the store is configured by now).
+        record_id = store._get_hashed_idempotency_key(payload)
+        if record_id is not None:
+            try:
+                svc.idempotency_index.remember(tenant_id, reply.interlocutor_id, record_id,
+                                               int(time.time()) + RECORD_TTL_S)
+            except Unavailable:  # the turn is committed: failing now would make the retry a second turn
+                logger.warning("idempotency record not listed for erasure; it expires on its own",
+                               extra={"tenant_id": tenant_id, "turn_id": reply.turn_id})
+        return reply
 
     once = idempotent_function(
         run,
         data_keyword_argument="payload",
-        persistence_store=_store(svc),
+        persistence_store=store,
         config=_config(),
         output_serializer=PydanticSerializer(model=TurnReply),
         key_prefix=f"turn#{tenant_id}",

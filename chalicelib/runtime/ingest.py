@@ -1,10 +1,12 @@
 """Ingest channel webhooks: verify, parse, dedupe, record in the session inbox, enqueue one turn each.
 
 No turn runs here: the answer must reach the provider within its deadline (Slack 3 s, Twilio
-15 s). Order per message: dedupe marker (a redelivery stops here), interlocutor, open session,
-inbox (so a running turn sees it at its commit point), then one SQS FIFO message whose group is
-the session key (one turn per session at a time) and whose dedup id derives from the provider
-message id. A request whose signature does not verify answers 403 before anything is written.
+15 s). Every verified message is first counted against the binding's, the visitor's and the
+tenant's rate limits (api/limits.py; 429 with Retry-After, nothing written). Order per
+message: dedupe marker (a redelivery stops here), interlocutor, open session, inbox (so a
+running turn sees it at its commit point), then one SQS FIFO message whose group is the session
+key (one turn per session at a time) and whose dedup id derives from the provider message id.
+A request whose signature does not verify answers 403 before anything is written.
 
 Webchat has no provider signature: the binding's (public) token names the binding and a signed,
 server-issued visitor token names the visitor (channels/webchat.py).
@@ -23,6 +25,7 @@ from urllib.parse import urlencode
 from aws_lambda_powertools import Logger
 
 from chalicelib.api.body import parse_model
+from chalicelib.api.limits import RATE_GATE
 from chalicelib.channels import webchat, whatsapp
 from chalicelib.channels.base import Handshake, InboundMessage, json_body
 from chalicelib.channels.registry import WEBHOOK_ADAPTERS
@@ -78,6 +81,8 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
     parsed = adapter.parse(binding, lowered, raw_body)
     if isinstance(parsed, Handshake):
         return _answer(parsed)
+    for message in parsed:  # every message is counted before any is taken: a 429 stores nothing
+        RATE_GATE.check_public(svc, binding.tenant_id, binding.binding_id, message.user_id)
     results = [accept(svc, binding, message, open_session=False) for message in parsed]
     logger.info("webhook accepted", extra={
         "channel": channel, "binding_id": binding.binding_id, "tenant_id": binding.tenant_id,
@@ -88,14 +93,21 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
 
 
 # Webhooks answer within the provider's deadline: a binding (one GetItem and one KMS Decrypt) is
-# kept per container for BINDING_CACHE_S. The container that changes or removes a binding forgets
-# it at once (forget_binding); another container may use the old one for up to BINDING_CACHE_S.
-BINDING_CACHE_S = 30.0
+# kept per container for BINDING_CACHE_S. The container that changes or removes a binding (or
+# deletes its agent or tenant) forgets it at once (forget_binding, forget_all_bindings); another
+# container may still use the old one for up to BINDING_CACHE_S, and then the liveness checks of
+# the first write refuse a deleted tenant's or agent's posts (404, nothing written).
+BINDING_CACHE_S = 5.0
 _bindings: dict[str, tuple[float, ChannelBinding | None]] = {}
 
 
 def forget_binding(binding_id: str) -> None:
     _bindings.pop(binding_id, None)
+
+
+def forget_all_bindings() -> None:
+    """A tenant was deleted: forget every binding this container holds (the cache is small)."""
+    _bindings.clear()
 
 
 def _cached_binding(svc: Services, binding_id: str) -> ChannelBinding | None:
@@ -128,8 +140,10 @@ def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, o
     message_id = message_id_of(binding, message.provider_message_id)
     key = SessionKey(tenant_id=binding.tenant_id, agent_id=binding.agent_id, channel=message.channel,
                      user_id=message.user_id)
-    is_new = svc.dedupe.first_sighting(binding.tenant_id, message.channel, message.provider_message_id,
-                                       DEDUPE_TTL_S)
+    # The first write, conditional on the tenant and agent being alive: a binding this container
+    # still caches after a deletion writes nothing (NotFound, 404).
+    is_new = svc.dedupe.first_sighting_live(binding.tenant_id, binding.agent_id, message.channel,
+                                            message.provider_message_id, DEDUPE_TTL_S)
     session = None
     if open_session:
         interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, message.channel, message.user_id)
@@ -161,8 +175,11 @@ def _webchat_post(svc: Services, binding: ChannelBinding, headers: Mapping[str, 
     webchat.check_binding_token(binding, headers)
     post = parse_model(webchat.WebchatPost, json_body(raw_body))
     secret = webchat_secret(svc)
+    known = webchat.visitor_of(binding, post.visitor_token, secret) if post.visitor_token else None
+    # Counted before a visitor is minted or anything is written: a refused post opens no session.
+    RATE_GATE.check_public(svc, binding.tenant_id, binding.binding_id, known)
     token = post.visitor_token or webchat.issue_visitor_token(binding, secret)
-    visitor = webchat.visitor_of(binding, token, secret)
+    visitor = known or webchat.visitor_of(binding, token, secret)
     # A client message id is scoped to its visitor: two visitors may both send "1".
     provider_id = f"{visitor}:{post.client_message_id}" if post.client_message_id else new_id("wc")
     text = post.message.strip()

@@ -90,8 +90,11 @@ def patch(
 
 
 def erase(services: Services, tenant_id: str, agent_id: str, interlocutor_id: str) -> None:
-    """Erase the interlocutor (values, identities, transcripts, turn records). Raises NotFound."""
+    """Erase the interlocutor (values, identities, transcripts, turn records, the stored answers of
+    its Idempotency-Key turns). Raises NotFound."""
     load(services, tenant_id, agent_id)
+    # First the stored answers of its Idempotency-Key turns, while the interlocutor still lists them.
+    services.idempotency_index.erase_interlocutor(tenant_id, interlocutor_id)
     if not services.interlocutors.erase(tenant_id, interlocutor_id):
         raise NotFound("no such interlocutor", interlocutor_id=interlocutor_id)
 

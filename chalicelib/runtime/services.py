@@ -38,6 +38,7 @@ from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
 from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
+from chalicelib.stores.idempotency_index import DynamoIdempotencyIndex
 from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
 from chalicelib.stores.ports import (
     BindingStore,
@@ -165,6 +166,11 @@ class Services:
     @functools.cached_property
     def interlocutors(self) -> InterlocutorStore:
         return DynamoInterlocutorStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def idempotency_index(self) -> DynamoIdempotencyIndex:
+        """Which Idempotency-Key records answered which interlocutor (erasure reaches them)."""
+        return DynamoIdempotencyIndex(self.dynamodb, self.settings.table, self.settings.idempotency_table)
 
     @functools.cached_property
     def sessions(self) -> SessionStore:

@@ -29,6 +29,7 @@ from chalicelib.stores.field_versions import (
     read_field_heads,
     stored_values,
 )
+from chalicelib.stores.liveness import is_gone, tenant_live_check
 from chalicelib.stores.ports import FieldChange
 
 if TYPE_CHECKING:
@@ -73,7 +74,10 @@ class DynamoInterlocutorStore:
         self._client, self._table = client, table
 
     def resolve(self, tenant_id: str, channel: str, user_id: str) -> str:
-        """The interlocutor of this identity; created on first contact, exactly once under races."""
+        """The interlocutor of this identity; created on first contact, exactly once under races.
+
+        Raises NotFound (nothing written) when the tenant was deleted (stores/liveness.py).
+        """
         for _ in range(MAX_WRITE_ATTEMPTS):
             found = self._identity_owner(tenant_id, channel, user_id)
             if found is not None:
@@ -92,10 +96,13 @@ class DynamoInterlocutorStore:
                     tenant_id, interlocutor_id, channel, user_id, condition="attribute_not_exists(pk)"
                 ),
                 {"Put": {"TableName": self._table, "Item": profile}},
+                tenant_live_check(self._table, tenant_id),  # never under a deleted tenant (liveness.py)
             ]
             try:
                 self._client.transact_write_items(TransactItems=transaction)
             except ClientError as exc:
+                if is_gone(exc, transaction):
+                    raise NotFound("the tenant was deleted") from exc
                 if not (is_cancelled(exc) and RACE_CODES & set(cancellation_codes(exc))):
                     raise Unavailable("could not record the interlocutor") from exc
                 continue  # another resolve won the race: read its interlocutor

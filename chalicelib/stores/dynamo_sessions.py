@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.domain.errors import Conflict, InvalidInput, StaleSession, Unavailable
+from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, StaleSession, Unavailable
 from chalicelib.domain.ids import new_id
 from chalicelib.domain.session import Session, SessionKey, SessionStatus
 from chalicelib.domain.turn import TurnRecord
@@ -30,6 +30,7 @@ from chalicelib.stores.field_versions import (
     iso,
     read_field_heads,
 )
+from chalicelib.stores.liveness import is_gone, live_checks
 from chalicelib.stores.ports import Page, TranscriptMessage, TurnCommit
 
 if TYPE_CHECKING:
@@ -92,15 +93,17 @@ class DynamoSessionStore:
                 updated_at=iso(now_s),
                 last_activity_s=now_s,
             )
+            opening = [
+                self._pointer_put(key, session.session_id, old_id),
+                self._session_put(session, expected_version=0, version=0),
+                session_listing_item(self._table, tenant_id, interlocutor_id, session.session_id, key_hash),
+                *live_checks(self._table, tenant_id, key.agent_id),  # never under a deleted tenant or agent
+            ]
             try:
-                self._transact(
-                    [
-                        self._pointer_put(key, session.session_id, old_id),
-                        self._session_put(session, expected_version=0, version=0),
-                        session_listing_item(self._table, tenant_id, interlocutor_id, session.session_id, key_hash),
-                    ]
-                )
+                self._transact(opening)
             except ClientError as exc:
+                if is_gone(exc, opening):
+                    raise NotFound("the agent or its tenant was deleted", agent_id=key.agent_id) from exc
                 if RACE_CODES & set(cancellation_codes(exc)):
                     continue  # another open replaced the pointer first (or is doing so): use its session
                 raise Unavailable("could not open the session") from exc
@@ -125,7 +128,8 @@ class DynamoSessionStore:
         """Session, turn record, transcript and field values in ONE TransactWriteItems.
 
         The session is written as version expected_version + 1. Raises StaleSession (nothing
-        written) when the stored version is not expected_version; InvalidInput when the turn needs
+        written) when the stored version is not expected_version; NotFound (nothing written) when
+        the agent or its tenant was deleted meanwhile; InvalidInput when the turn needs
         more than 100 items; Conflict when the interlocutor's fields kept moving.
         """
         session, tenant_id = commit.session, commit.session.key.tenant_id
@@ -141,6 +145,8 @@ class DynamoSessionStore:
                 self._transact(transaction)
                 return
             except ClientError as exc:
+                if is_gone(exc, transaction):  # stores/liveness.py: the agent or tenant was deleted
+                    raise NotFound("the agent or its tenant was deleted", agent_id=session.key.agent_id) from exc
                 codes = cancellation_codes(exc)
                 if codes[:1] == ["ConditionalCheckFailed"]:
                     raise StaleSession("the session moved on", session_id=session.session_id) from exc
@@ -245,6 +251,7 @@ class DynamoSessionStore:
             heads=heads,
             now_s=commit.now_s,
         )
+        result += live_checks(self._table, tenant_id, session.key.agent_id)  # stores/liveness.py
         if len(result) > MAX_TRANSACTION_ITEMS:
             raise InvalidInput.at(
                 "transcript",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -30,6 +31,7 @@ from chalicelib.stores.items import (
     tenant_pk,
     text,
 )
+from chalicelib.stores.liveness import tombstone_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -91,8 +93,12 @@ class DynamoTenantStore:
     def delete(self, tenant_id: str) -> None:
         """Erase every item of the tenant (all partitions `T#<tenant>…`) and its global lookups.
 
-        A Scan, acceptable for this rare admin operation: tenant partitions are not indexed.
+        The tenant's tombstone is written first (stores/liveness.py): from then on every gated
+        write under the tenant is refused, and the Scan that follows finds every write that
+        committed before it. A Scan, acceptable for this rare admin operation: tenant partitions
+        are not indexed.
         """
+        self._client.put_item(TableName=self._table, Item=tombstone_item(tenant_id, time.time()))
         keys = [key(text(item, "pk"), text(item, "sk")) for item in self._tenant_items(tenant_id)]
         delete_keys(self._client, self._table, keys)
         logger.info("tenant erased", extra={"tenant_id": tenant_id, "items": len(keys)})

@@ -190,6 +190,9 @@ class SessionStore(Protocol):
 class DedupeStore(Protocol):
     def first_sighting(self, tenant_id: str, channel: str, message_id: str, ttl_s: int) -> bool:
         """True exactly once per (channel, provider message id) within ttl_s."""
+    def first_sighting_live(self, tenant_id: str, agent_id: str, channel: str, message_id: str,
+                            ttl_s: int) -> bool:
+        """first_sighting, refused with NotFound (nothing written) once the tenant or agent is deleted."""
     def forget(self, tenant_id: str, channel: str, message_id: str) -> None:
         """Undo first_sighting for a message that could not be taken (its retry is then new)."""
 
@@ -212,5 +215,8 @@ class RateDecision:
 
 
 class RateLimiter(Protocol):
-    def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
-        """Count one request of the tenant in the current minute; refuse past limit_per_minute."""
+    def check(self, tenant_id: str, limit_per_minute: int, now_s: float, scope: str = "") -> RateDecision:
+        """Count one request of the tenant in the current minute; refuse past limit_per_minute.
+
+        `scope` names a narrower counter of the tenant (a binding, a visitor); "" is the tenant's own.
+        """

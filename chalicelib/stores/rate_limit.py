@@ -1,4 +1,5 @@
-"""Per-tenant rate limits: fixed one-minute windows in Redis, with DynamoDB when Redis is down.
+"""Per-tenant rate limits (and narrower scopes of a tenant: a binding, a visitor): fixed one-minute
+windows in Redis, with DynamoDB when Redis is down.
 
 A fixed window counts at most 2x the limit across a window boundary; that is the accepted price
 of one round trip per request (DESIGN.md §7 budgets one Redis call for the rate limit).
@@ -39,7 +40,7 @@ def _decide(count: int, limit_per_minute: int, now_s: float) -> RateDecision:
 
 
 class RedisRateLimiter:
-    """RateLimiter on Redis: INCR and EXPIRE of `rl:<tenant>:<window>` in one pipelined round trip.
+    """RateLimiter on Redis: INCR and EXPIRE of `rl:<tenant>[:<scope>]:<window>` in one pipelined round trip.
 
     Raises redis.ConnectionError / redis.TimeoutError when Redis is unreachable.
     """
@@ -47,8 +48,8 @@ class RedisRateLimiter:
     def __init__(self, client: redis.Redis) -> None:
         self._client = client
 
-    def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
-        name = f"rl:{tenant_id}:{_window(now_s)}"
+    def check(self, tenant_id: str, limit_per_minute: int, now_s: float, scope: str = "") -> RateDecision:
+        name = f"rl:{tenant_id}:{scope + ':' if scope else ''}{_window(now_s)}"
         pipe = self._client.pipeline(transaction=False)
         pipe.incr(name)
         pipe.expire(name, _KEEP_S)
@@ -57,17 +58,17 @@ class RedisRateLimiter:
 
 
 class DynamoRateLimiter:
-    """RateLimiter on DynamoDB: an atomic ADD on `T#<tenant>#RATE` / `W#<window>`, expiring by TTL."""
+    """RateLimiter on DynamoDB: an atomic ADD on `T#<tenant>#RATE` / `W#[<scope>#]<window>`, expiring by TTL."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client, self._table = client, table
 
     @store_edge
-    def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
+    def check(self, tenant_id: str, limit_per_minute: int, now_s: float, scope: str = "") -> RateDecision:
         window = _window(now_s)
         response = self._client.update_item(
             TableName=self._table,
-            Key=key(tenant_pk(tenant_id) + "#RATE", f"W#{window}"),
+            Key=key(tenant_pk(tenant_id) + "#RATE", f"W#{scope + '#' if scope else ''}{window}"),
             UpdateExpression="ADD #count :one SET #exp = :exp",
             ExpressionAttributeNames={"#count": "count", "#exp": TTL_ATTRIBUTE},
             ExpressionAttributeValues={":one": n(1), ":exp": n((window + 1) * WINDOW_S + _KEEP_S)},
@@ -99,10 +100,10 @@ class FallbackRateLimiter:
         """True while Redis is skipped after a failure."""
         return self._clock() < self._primary_down_until
 
-    def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
+    def check(self, tenant_id: str, limit_per_minute: int, now_s: float, scope: str = "") -> RateDecision:
         if not self.is_degraded:
             try:
-                return self._primary.check(tenant_id, limit_per_minute, now_s)
+                return self._primary.check(tenant_id, limit_per_minute, now_s, scope)
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 self._primary_down_until = self._clock() + self._cool_down_s
                 logger.warning(
@@ -113,4 +114,4 @@ class FallbackRateLimiter:
                         "cool_down_s": self._cool_down_s,
                     },
                 )
-        return self._fallback.check(tenant_id, limit_per_minute, now_s)
+        return self._fallback.check(tenant_id, limit_per_minute, now_s, scope)

@@ -100,7 +100,10 @@ def test_deleting_a_tenant_erases_its_items_and_lookups_and_nothing_else(
         pk.startswith("T#acme#") or pk == "T#acme" or pk == "BINDING#bnd_acme" for pk, _ in remaining
     )
     assert f"APIKEY#{acme2_key.key_hash}" in {pk for pk, _ in remaining}
-    assert len(remaining) == len(survivors) - 1  # acme's APIKEY lookup went too
+    # A tombstone (no tenant data, stores/liveness.py) marks the deletion; nothing else was added.
+    tombstones = [item for item in remaining if item[0].startswith("TOMBSTONE#")]
+    assert tombstones == [("TOMBSTONE#T#acme", "TENANT")]
+    assert len(remaining) - len(tombstones) == len(survivors) - 1  # acme's APIKEY lookup went too
     assert store.find_key(acme2_key.key_hash) == acme2_key
 
 
@@ -111,7 +114,7 @@ def test_deleting_a_tenant_with_more_than_a_scan_page_erases_it_all(
     for _ in range(2):  # two versions of ~1 MB each: the Scan needs several pages
         bundles.publish("acme", "support", a_bundle(rules=400, noisy=True), vectors={}, embedding_model="m")
     store.delete("acme")
-    assert all_items(any_aws) == []
+    assert all_items(any_aws) == [("TOMBSTONE#T#acme", "TENANT")]  # only the deletion's mark remains
 
 
 def test_a_storage_failure_on_create_is_unavailable(any_aws: Aws) -> None:

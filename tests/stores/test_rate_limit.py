@@ -41,6 +41,13 @@ def test_tenants_have_their_own_counters(limiter: RateLimiter) -> None:
     assert limiter.check("other", 1, MINUTE).allowed is True
 
 
+def test_scopes_of_a_tenant_count_apart_from_the_tenant_and_each_other(limiter: RateLimiter) -> None:
+    assert limiter.check("acme", 1, MINUTE, scope="bnd:b1").allowed is True
+    assert limiter.check("acme", 1, MINUTE, scope="bnd:b1").allowed is False
+    assert limiter.check("acme", 1, MINUTE, scope="bnd:b2").allowed is True
+    assert limiter.check("acme", 1, MINUTE).allowed is True  # the tenant's own counter is untouched
+
+
 class Clock:
     def __init__(self) -> None:
         self.now_s = 100.0
