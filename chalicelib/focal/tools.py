@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -65,6 +65,16 @@ class ToolsResult:
         return {**{change.name: change.value for change in self.field_changes}, **self.session_values}
 
 
+def merged(first: ToolsResult, then: ToolsResult) -> ToolsResult:
+    """Two rounds of one turn as one result: the later round's values win, the first request stays."""
+    changes = {change.name: change for change in (*first.field_changes, *then.field_changes)}
+    return ToolsResult(outcomes=first.outcomes + then.outcomes, results={**first.results, **then.results},
+                       field_changes=tuple(changes.values()),
+                       session_values={**first.session_values, **then.session_values},
+                       confirmation_request=first.confirmation_request or then.confirmation_request,
+                       irreversible_ran=first.irreversible_ran or then.irreversible_ran)
+
+
 def tools_to_run(bundle: AgentBundle, decisions: Sequence[RuleDecision],
                  scenario: ScenarioDecision) -> list[Tool]:
     """Tools of the selected rules (in decision order), then the current step's; each once."""
@@ -91,12 +101,14 @@ def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: 
               config: ToolsConfig, tenant_id: str, session_id: str,
               pending: PendingConfirmation | None, deadline_s: float,
               variables: Mapping[str, Any] | None = None,
+              already_run: Collection[str] = (),
               clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep) -> ToolsResult:
     """Run this turn's tools in order; see the module docstring. Never raises for a tool's failure.
 
     `deadline_s` is a `clock()` reading (monotonic seconds) after which no call starts.
     `variables`: other names guards may use (message, turn_number); `tools` holds earlier results.
+    `already_run`: tool ids this turn already decided on (a later hop does not call them twice).
     """
     outcomes: list[ToolOutcome] = []
     results: dict[str, Mapping[str, Any]] = {}
@@ -104,6 +116,8 @@ def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: 
     irreversible_ran = False
     values: dict[str, Any] = dict(known)
     for tool in tools_to_run(bundle, decisions, scenario):
+        if tool.id in already_run:
+            continue
         arguments = {argument: values.get(name) for argument, name in tool.input_map.items()}
         key = idempotency_key(tenant_id, session_id, tool.id, arguments)
         if not all(is_known(value) for value in arguments.values()):
