@@ -7,33 +7,20 @@ never fails on understanding. Honest about what it is: regexes and word overlap,
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-import regex
-
-from chalicelib.domain import patterns
-from chalicelib.domain.interlocutor import FieldDefinition, FieldType
+from chalicelib.focal.extract import NO, YES, extract_values
 from chalicelib.focal.index import tokens
 from chalicelib.focal.types import Retrieved, TurnContext, Understanding
 
 RULE_CONFIRM_SCORE = 0.35  # a retrieved rule this close to the message applies even without a shared word
 SCENARIO_START_SCORE = 0.3  # the best scenario starts when it scores at least this
 _CANCEL = re.compile(r"\b(cancel|stop|never\s*mind|forget it|quit)\b", re.IGNORECASE)
-_YES = re.compile(r"\b(yes|yeah|yep|yup|sure|ok|okay|confirm(ed)?|correct|absolutely|agreed?|"
-                  r"go ahead|please do|do it|that'?s right)\b", re.IGNORECASE)
-_NO = re.compile(r"\b(no|nope|not|don'?t|do not|never|cancel|stop|wrong)\b", re.IGNORECASE)
 _AGREEING = frozenset({"confirm", "agree", "accept", "approve", "yes"})
 _DECLINING = frozenset({"decline", "refuse", "reject", "deny", "disagree"})
-_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"']+@[^@\s<>()\[\],;:\"']+\.[A-Za-z]{2,}")
-_DATE = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)")
-_PHONE = re.compile(r"(?<![\w+])\+?\d[\d ().-]{5,20}\d(?!\w)")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?![\w@])")
-_WORDISH = re.compile(r"[^\s,;:!?()\[\]\"']+")
-
-Span = tuple[int, int]
-
 
 def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
                             rule_conditions: Mapping[str, str] | None = None) -> Understanding:
@@ -44,8 +31,8 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
     message = ctx.turn.message
     bundle = ctx.published.bundle
     words = set(tokens(message))
-    saying_yes = bool(_YES.search(message)) and not _NO.search(message)
-    saying_no = bool(_NO.search(message)) and not _YES.search(message)
+    saying_yes = bool(YES.search(message)) and not NO.search(message)
+    saying_no = bool(NO.search(message)) and not YES.search(message)
 
     conditions_of = rule_conditions if rule_conditions is not None else {
         rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() would scan the rules per id
@@ -75,109 +62,14 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
         signal, scenario_id = "start", retrieved.scenarios[0].item_id
 
     known = values_known(ctx)
-    values = extract_values(message, bundle.fields, asked={name for name in wanted if name not in known})
+    values = extract_values(message, bundle.fields, asked={name for name in wanted if name not in known},
+                            known={name for name, value in known.items() if value is not None},
+                            today=datetime.fromtimestamp(ctx.turn.now_s, UTC).date())
     intent = scenario_id or (applicable[0] if applicable else "")
     return Understanding(
         intent=intent, language="en", values=values, applicable_rules=applicable, scenario_signal=signal,
         scenario_id=scenario_id, conditions_true=tuple(conditions),
         confirmed=ctx.session.pending_confirmation is not None and saying_yes)
-
-
-def extract_values(message: str, fields: Sequence[FieldDefinition], *,
-                   asked: Collection[str] = ()) -> dict[str, Any]:
-    """Field values found in the message, by field type. `asked`: fields the current step wants,
-    so a bare "yes" answers a boolean one."""
-    claimed: list[Span] = []
-    found: dict[str, Any] = {}
-    # Most specific shapes first, so a date is not read as a phone number nor an order id as a number.
-    order = (FieldType.EMAIL, FieldType.DATE, FieldType.STRING, FieldType.PHONE, FieldType.ENUM,
-             FieldType.LIST, FieldType.INTEGER, FieldType.NUMBER, FieldType.BOOLEAN)
-    numeric = [field for field in fields if field.type in (FieldType.INTEGER, FieldType.NUMBER)]
-    for kind in order:
-        for field in (field for field in fields if field.type is kind):
-            value = _extract(field, message, claimed, asked=field.name in asked, alone=len(numeric) == 1)
-            if value is not None:
-                found[field.name] = value
-    return found
-
-
-def _extract(field: FieldDefinition, message: str, claimed: list[Span], *, asked: bool, alone: bool) -> Any:
-    if field.values and field.type in (FieldType.ENUM, FieldType.STRING, FieldType.LIST):
-        return _mentioned_values(field, message)
-    kind = field.type
-    if kind is FieldType.BOOLEAN:
-        if not (asked or _mentions_name(field, message)):
-            return None
-        if _YES.search(message) and not _NO.search(message):
-            return True
-        return False if _NO.search(message) and not _YES.search(message) else None
-    if kind in (FieldType.INTEGER, FieldType.NUMBER):
-        start = 0 if alone or asked else _name_position(field, message)
-        return None if start is None else _first(field, _NUMBER, message, claimed, after=start)
-    if kind is FieldType.STRING and field.pattern is not None:
-        inside = patterns.compiled(_unanchored(field.pattern))  # a tenant's pattern on the user's text
-        return _first(field, _WORDISH, message, claimed) or _first(field, inside, message, claimed)
-    shape = {FieldType.EMAIL: _EMAIL, FieldType.DATE: _DATE, FieldType.PHONE: _PHONE}.get(kind)
-    return _first(field, shape, message, claimed) if shape is not None else None
-
-
-def _first(field: FieldDefinition, shape: re.Pattern[str] | regex.Pattern[str], message: str,
-           claimed: list[Span], after: int = 0) -> str | None:
-    """The first unclaimed match of `shape` that the field accepts; claims its span."""
-    try:
-        return _first_of(field, _matches(shape, message, after), claimed)
-    except TimeoutError:  # a tenant pattern that backtracks too long extracts nothing
-        return None
-
-
-def _matches(shape: re.Pattern[str] | regex.Pattern[str], message: str,
-             after: int) -> Iterator[re.Match[str] | regex.Match[str]]:
-    if isinstance(shape, regex.Pattern):
-        return shape.finditer(message, after, timeout=patterns.PATTERN_TIMEOUT_S)
-    return shape.finditer(message, after)
-
-
-def _first_of(field: FieldDefinition, found: Iterator[re.Match[str] | regex.Match[str]],
-              claimed: list[Span]) -> str | None:
-    for match in found:
-        text = match.group(0).strip(".,;:!?")
-        span = (match.start(), match.start() + len(text))
-        if not text or any(span[0] < end and start < span[1] for start, end in claimed):
-            continue
-        try:
-            field.coerce(text)
-        except ValueError:
-            continue
-        claimed.append(span)
-        return text
-    return None
-
-
-def _mentioned_values(field: FieldDefinition, message: str) -> Any:
-    hits = sorted((match.start(), value) for value in field.values or ()
-                  for match in [re.search(rf"(?<!\w){re.escape(value)}(?!\w)", message, re.IGNORECASE)]
-                  if match is not None)
-    if not hits:
-        return None
-    return [value for _, value in hits] if field.type is FieldType.LIST else hits[0][1]
-
-
-def _name_words(field: FieldDefinition) -> list[str]:
-    return [word for word in re.split(r"[_.\-\s]+", field.name.lower()) if len(word) >= 3]
-
-
-def _mentions_name(field: FieldDefinition, message: str) -> bool:
-    return _name_position(field, message) is not None
-
-
-def _name_position(field: FieldDefinition, message: str) -> int | None:
-    lowered = message.lower()
-    positions = [lowered.find(word) for word in _name_words(field) if word in lowered]
-    return min(positions) if positions else None
-
-
-def _unanchored(pattern: str) -> str:
-    return pattern.removeprefix("^").removesuffix("$").removeprefix(r"\A").removesuffix(r"\Z")
 
 
 def _holds(condition: str, words: set[str], saying_yes: bool, saying_no: bool) -> bool:

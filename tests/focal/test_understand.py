@@ -9,9 +9,9 @@ import pytest
 
 from chalicelib.domain.config import Config, LlmConfig, LlmTasks, TaskModel
 from chalicelib.domain.interlocutor import FieldDefinition
+from chalicelib.focal.extract import extract_values
 from chalicelib.focal.types import Retrieved, ScoredItem, TurnContext
 from chalicelib.focal.understand import heuristic_understanding, understand
-from chalicelib.focal.understand_offline import extract_values
 from chalicelib.providers.llm import LlmRequest, LlmResponse, ProviderError
 from tests.focal.factories import (
     a_bundle,
@@ -277,7 +277,8 @@ def test_heuristic_reads_a_pattern_field_inside_the_message_before_numbers() -> 
         "quantity": "3",
     }
     inside = a_field("ref", pattern=r"R\d{3}")
-    assert extract("ref:R123/x", inside) == {"ref": "R123"}
+    assert extract("ref:R123, thanks", inside) == {"ref": "R123"}
+    assert extract("ref:R123/x or xR123", inside) == {}  # inside longer tokens: not the field's value
 
 
 def test_heuristic_assigns_numbers_by_field_name_when_there_are_several() -> None:
