@@ -14,10 +14,10 @@ from typing import Any, Literal
 
 from chalicelib.focal.extract import NO, YES, extract_values
 from chalicelib.focal.index import tokens
+from chalicelib.focal.scenario_choice import choose_scenario
 from chalicelib.focal.types import Retrieved, TurnContext, Understanding
 
 RULE_CONFIRM_SCORE = 0.35  # a retrieved rule this close to the message applies even without a shared word
-SCENARIO_START_SCORE = 0.3  # the best scenario starts when it scores at least this
 _CANCEL = re.compile(r"\b(cancel|stop|never\s*mind|forget it|quit)\b", re.IGNORECASE)
 _AGREEING = frozenset({"confirm", "agree", "accept", "approve", "yes"})
 _DECLINING = frozenset({"decline", "refuse", "reject", "deny", "disagree"})
@@ -45,7 +45,10 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
     scenario_id: str | None = None
     conditions: list[str] = []
     wanted: set[str] = set()
-    if state is not None:
+    chosen = choose_scenario(retrieved.scenarios, state.scenario_id if state is not None else None)
+    if state is not None and chosen is not None:
+        signal, scenario_id = "start", chosen  # a clear change of mind: the other flow takes over
+    elif state is not None:
         scenario = bundle.scenario(state.scenario_id)
         own_words = set(tokens(scenario.condition)) if scenario is not None else set()
         cancel = _CANCEL.search(message)
@@ -58,8 +61,8 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
                 if transition.condition is not None and _holds(transition.condition, words, saying_yes,
                                                                saying_no):
                     conditions.append(f"{state.scenario_id}/{step.id}/{position}")
-    elif retrieved.scenarios and retrieved.scenarios[0].score >= SCENARIO_START_SCORE:
-        signal, scenario_id = "start", retrieved.scenarios[0].item_id
+    elif chosen is not None:
+        signal, scenario_id = "start", chosen
 
     known = values_known(ctx)
     values = extract_values(message, bundle.fields, asked={name for name in wanted if name not in known},
