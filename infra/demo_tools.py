@@ -8,6 +8,7 @@ depend only on the inputs, never on a clock or randomness, so a demo conversatio
   7 shipped, 8 processing, 9 cancelled); a 9 as the second-to-last digit puts it outside the
   30-day window; the total is between $19.99 and $469.99. Anything else is 404.
 - issue_refund: a refund reference derived from the order number.
+- cancel_order: a cancellation reference derived from the order number.
 - check_line: postcodes 10001 and E1 6AN have a known outage; an account number or phone
   ending in 0 is suspended.
 """
@@ -53,6 +54,14 @@ def issue_refund(inputs: Mapping[str, Any]) -> ToolAnswer:
     return HTTPStatus.OK, {"refund_id": f"RF-{reference}", "status": "issued"}
 
 
+def cancel_order(inputs: Mapping[str, Any]) -> ToolAnswer:
+    order = str(inputs.get("order") or "").strip().upper()
+    if _ORDER.fullmatch(order) is None:
+        return HTTPStatus.NOT_FOUND, {"error": "no such order"}
+    reference = hashlib.sha256(f"cancel:{order}".encode()).hexdigest()[:8].upper()
+    return HTTPStatus.OK, {"cancellation_id": f"CX-{reference}", "status": "cancelled"}
+
+
 def check_line(inputs: Mapping[str, Any]) -> ToolAnswer:
     line = str(inputs.get("account") or inputs.get("phone") or "").strip()
     if not line:
@@ -69,6 +78,7 @@ def check_line(inputs: Mapping[str, Any]) -> ToolAnswer:
 TOOLS: Mapping[str, Callable[[Mapping[str, Any]], ToolAnswer]] = {
     "lookup_order": lookup_order,
     "issue_refund": issue_refund,
+    "cancel_order": cancel_order,
     "check_line": check_line,
 }
 

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any, Literal
 
+from chalicelib.domain.bundle import AgentBundle
 from chalicelib.focal.extract import NO, YES, extract_values
 from chalicelib.focal.index import tokens
 from chalicelib.focal.scenario_choice import choose_scenario
@@ -38,7 +39,10 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
         rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() would scan the rules per id
     applicable = tuple(
         item.item_id for item in retrieved.rules
-        if item.score >= RULE_CONFIRM_SCORE or _shares_word(words, conditions_of.get(item.item_id, "")))
+        if item.score >= RULE_CONFIRM_SCORE or (
+            # A rule with examples is confirmed by how close the message comes to them: one word
+            # shared with its condition ("return" in "I want to return order ...") is not enough.
+            not _has_examples(bundle, item.item_id) and _shares_word(words, conditions_of.get(item.item_id, ""))))
 
     state = ctx.session.scenario
     signal: Literal["none", "start", "continue", "exit"] = "none"
@@ -73,6 +77,11 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
         intent=intent, language="en", values=values, applicable_rules=applicable, scenario_signal=signal,
         scenario_id=scenario_id, conditions_true=tuple(conditions),
         confirmed=ctx.session.pending_confirmation is not None and saying_yes)
+
+
+def _has_examples(bundle: AgentBundle, rule_id: str) -> bool:
+    rule = bundle.rule(rule_id)
+    return rule is not None and bool(rule.examples)
 
 
 def _holds(condition: str, words: set[str], saying_yes: bool, saying_no: bool) -> bool:
