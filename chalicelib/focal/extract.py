@@ -76,7 +76,7 @@ def extract_values(message: str, fields: Sequence[FieldDefinition], *, asked: Co
     settable = [field for field in fields if field.accepts_source(ValueSource.USER)]
     numeric = [field for field in settable if field.type in (FieldType.NUMBER, FieldType.INTEGER)]
     words = [(match.start(), match.end(), match.group(0).lower()) for match in _WORD.finditer(message)]
-    ranked: list[tuple[tuple[int, int, int, int, int, int], Candidate]] = []
+    ranked: list[tuple[tuple[int, int, int, int, int, int, int], Candidate]] = []
     for order, field in enumerate(settable):
         guessing_numbers = field in numeric and len(numeric) > 1 and field.name not in asked
         for candidate in _candidates(field, message, today):
@@ -84,7 +84,8 @@ def extract_values(message: str, fields: Sequence[FieldDefinition], *, asked: Co
             if guessing_numbers and not cue:
                 continue  # several number fields and nothing says which: no guess
             key = (0 if field.name in asked else 1, -cue, 0 if field.name not in known else 1,
-                   _SPECIFICITY.get(field.type, 9), order, candidate.span[0])
+                   _SPECIFICITY.get(field.type, 9), order, candidate.span[0],
+                   candidate.span[0] - candidate.span[1])  # at one place, the longest phrase: "unlimited plus"
             ranked.append((key, candidate))
     ranked.sort(key=lambda item: item[0])
     claimed: list[Span] = []
