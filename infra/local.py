@@ -178,6 +178,8 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
         tools.append(DemoToolServer(port=options.tools_port).start())
 
     env = child_env(options, aws_endpoint, redis_url, outputs)
+    # The platform layer's tools.base_url: any tenant's relative tool URLs reach the demo tools.
+    env["RUCHE_TOOLS_BASE_URL"] = tools[0].base_url
     api_url = f"http://127.0.0.1:{options.port}"
     with step(f"chalice local on {api_url}"):
         if not port_is_free(options.port):

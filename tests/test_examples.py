@@ -17,7 +17,7 @@ from chalicelib.domain.rule import Scope
 from chalicelib.domain.template import TemplateMode
 from chalicelib.domain.tool import SideEffect
 from infra.demo_tools import DemoToolServer
-from infra.local_seed import DEMO_TOOLS_BASE, bundle_paths
+from infra.local_seed import bundle_paths
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "agents"
 PATHS = bundle_paths()
@@ -123,7 +123,7 @@ def test_every_example_tool_points_at_the_demo_tools_and_is_answered_there(
                "amount": 120.0, "reason": "damaged", "account": "40112233", "phone": "+15550100123",
                "postcode": "10001"}
     for tool in load(path).tools:
-        assert tool.url == f"{DEMO_TOOLS_BASE}/tools/{tool.id}"
+        assert tool.url == f"/tools/{tool.id}"  # relative: tools.base_url says where the tools are
         status, result = call_tool(demo_tools, tool.id, {arg: samples[arg] for arg in tool.input_map})
         assert status == 200
         assert set(tool.outputs) <= set(result), f"{tool.id} answers no {set(tool.outputs) - set(result)}"

@@ -53,11 +53,11 @@ def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, A
         raise InvalidInput.many(problems)
     if not isinstance(layer, dict):  # validate_layer reported it; this narrows the type
         raise InvalidInput.at("", "a config layer must be an object")
-    base_url = (layer.get("llm") or {}).get("base_url")
-    if isinstance(base_url, str):
-        check_url(
-            base_url, services.platform_config.network.allow_private, at_publish=True, path="llm.base_url"
-        )
+    for section in ("llm", "tools"):  # outbound URLs: refused on private addresses unless allowed
+        base_url = (layer.get(section) or {}).get("base_url")
+        if isinstance(base_url, str):
+            check_url(base_url, services.platform_config.network.allow_private, at_publish=True,
+                      path=f"{section}.base_url")
     services.config_store.put_tenant_layer(tenant_id, layer)
     RATE_GATE.forget(tenant_id)  # a new rate_limit.requests_per_minute applies at once here
     return layer

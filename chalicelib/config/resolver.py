@@ -209,7 +209,8 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Platform overrides from the environment (read once per container by services()).
 
     RUCHE_ALLOW_PRIVATE_NETWORK -> network.allow_private; RUCHE_LLM_PROVIDER, RUCHE_LLM_BASE_URL,
-    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env. Unset means the code default.
+    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env; RUCHE_TOOLS_BASE_URL ->
+    tools.base_url. Unset means the code default.
     """
     layer: dict[str, Any] = {}
     allow = environ.get("RUCHE_ALLOW_PRIVATE_NETWORK")
@@ -226,4 +227,6 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     }
     if llm:
         layer["llm"] = llm
+    if environ.get("RUCHE_TOOLS_BASE_URL"):
+        layer["tools"] = {"base_url": environ["RUCHE_TOOLS_BASE_URL"]}
     return layer

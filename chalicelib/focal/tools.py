@@ -26,7 +26,7 @@ from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.config import ToolsConfig
 from chalicelib.domain.interlocutor import FieldScope, ValueSource
 from chalicelib.domain.session import PendingConfirmation
-from chalicelib.domain.tool import SideEffect, Tool
+from chalicelib.domain.tool import SideEffect, Tool, resolve_url
 from chalicelib.focal.fields import holds, is_known
 from chalicelib.focal.types import (
     RuleDecision,
@@ -160,6 +160,7 @@ def _confirmed(tool: Tool, arguments: Mapping[str, Any], pending: PendingConfirm
 
 def _call(tool: Tool, arguments: Mapping[str, Any], key: str, *, runner: ToolRunner, config: ToolsConfig,
           deadline_s: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> ToolOutcome:
+    url = resolve_url(tool.url, config.base_url) or tool.url  # still relative: the HTTP runner refuses it
     timeout_s = tool.timeout_s if tool.timeout_s is not None else config.timeout_s
     irreversible = tool.side_effect is SideEffect.IRREVERSIBLE
     retries = 0 if irreversible else (tool.retries if tool.retries is not None else config.max_retries)
@@ -172,7 +173,7 @@ def _call(tool: Tool, arguments: Mapping[str, Any], key: str, *, runner: ToolRun
             break
         attempts += 1
         request = ToolRequest(tool=tool, arguments=dict(arguments), idempotency_key=key,
-                              timeout_s=min(timeout_s, remaining), retries=retries)
+                              timeout_s=min(timeout_s, remaining), retries=retries, url=url)
         try:
             result = runner(request)
         except TimeoutError:
@@ -238,8 +239,11 @@ def http_tool_runner(client: HttpToolClient) -> ToolRunner:
     """
 
     def run(request: ToolRequest) -> Mapping[str, Any]:
+        url = request.url or request.tool.url
+        if "://" not in url:
+            raise ToolRefused(f"the relative url {url!r} needs tools.base_url in the config")
         try:
-            return client.call(request.tool.url, request.arguments, request.idempotency_key,
+            return client.call(url, request.arguments, request.idempotency_key,
                                request.timeout_s)
         except ToolCallFailed as exc:
             refused = exc.reason == "blocked_destination" or (

@@ -18,6 +18,7 @@ from chalicelib.domain.bundle import AgentBundle, parse_bundle
 from chalicelib.domain.config import Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
+from chalicelib.domain.tool import resolve_url
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import PublishedBundle, VersionInfo
@@ -102,8 +103,12 @@ def _publish_bundle(
 
 
 def check_network(bundle: AgentBundle, *, allow_private: bool) -> None:
-    """Refuse tool URLs and llm.base_url values that reach private addresses (all problems at once)."""
-    targets = [(f"tools[{index}].url", tool.url) for index, tool in enumerate(bundle.tools)]
+    """Refuse tool URLs, tools.base_url and llm.base_url values that reach private addresses (all
+    problems at once). A relative tool url is checked against the agent's own tools.base_url when it
+    sets one; otherwise it is checked at call time, against the tenant's or the platform's."""
+    agent_base = (bundle.agent.config.get("tools") or {}).get("base_url")
+    targets = [(f"tools[{index}].url", url) for index, tool in enumerate(bundle.tools)
+               if (url := resolve_url(tool.url, agent_base if isinstance(agent_base, str) else None))]
     layers: list[tuple[str, dict[str, Any]]] = [("agent.config", bundle.agent.config)]
     layers += [(f"channels.{name.value}.config", section.config) for name, section in bundle.channels.items()]
     for index, scenario in enumerate(bundle.scenarios):
@@ -113,9 +118,10 @@ def check_network(bundle: AgentBundle, *, allow_private: bool) -> None:
             for position, step in enumerate(scenario.steps)
         ]
     for path, layer in layers:
-        base_url = (layer.get("llm") or {}).get("base_url")
-        if isinstance(base_url, str):
-            targets.append((f"{path}.llm.base_url", base_url))
+        for section in ("llm", "tools"):
+            base_url = (layer.get(section) or {}).get("base_url")
+            if isinstance(base_url, str):
+                targets.append((f"{path}.{section}.base_url", base_url))
     problems: list[tuple[str, str]] = []
     for path, url in targets:
         try:

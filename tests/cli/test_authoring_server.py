@@ -93,16 +93,20 @@ def test_diff_against_an_agent_never_published_shows_everything_added(stack: Sta
     assert "newcomer (not published yet)" in result.stdout
 
 
-def test_a_push_the_server_refuses_names_the_file_line_and_item(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_push_the_server_refuses_names_the_file_line_and_item(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
     monkeypatch.delenv("RUCHE_ALLOW_PRIVATE_NETWORK")
-    reset_services()  # the platform now refuses the example tools' loopback URLs
+    reset_services()  # the platform now refuses loopback URLs
+    absolute = tmp_path / "retail-returns.yaml"
+    absolute.write_text(RETAIL.read_text().replace("url: /tools/lookup_order",
+                                                   "url: http://127.0.0.1:8765/tools/lookup_order"))
 
-    result = ruche("push", str(RETAIL), "--agent", "returns", *server(stack))
+    result = ruche("push", str(absolute), "--agent", "returns", *server(stack))
 
     assert result.exit_code == 1
     line = next(
         n
-        for n, text in enumerate(RETAIL.read_text().splitlines(), 1)
+        for n, text in enumerate(absolute.read_text().splitlines(), 1)
         if "url: http://127.0.0.1:8765/tools/lookup_order" in text
     )
     assert f"retail-returns.yaml:{line}: tools[0].url:" in result.stderr
