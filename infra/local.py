@@ -237,6 +237,7 @@ def banner(stack: Running, options: Options) -> str:
 DEMO_MESSAGES = {
     "retail-returns": "Hi, I would like to return order NW-204513, the jacket arrived damaged",
     "telecom-support": "My phone has had no signal since this morning",
+    "dental-bookings": "I would like to book a cleaning",
 }
 
 

@@ -121,7 +121,8 @@ def test_every_example_tool_points_at_the_demo_tools_and_is_answered_there(
         path: Path, demo_tools: DemoToolServer) -> None:
     samples = {"order_number": "NW-204513", "order": "NW-204513", "email": "ana@example.com",
                "amount": 120.0, "reason": "damaged", "account": "40112233", "phone": "+15550100123",
-               "postcode": "10001"}
+               "postcode": "10001", "service": "cleaning", "day": "2027-03-02", "time": "9:00",
+               "patient_name": "Ana Lopez", "booking": "HD-12345"}
     for tool in load(path).tools:
         assert tool.url == f"/tools/{tool.id}"  # relative: tools.base_url says where the tools are
         status, result = call_tool(demo_tools, tool.id, {arg: samples[arg] for arg in tool.input_map})

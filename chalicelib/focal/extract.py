@@ -238,7 +238,7 @@ def _unclaimed_value(field: FieldDefinition, message: str, *, asked: Collection[
             return True
         return False if NO.search(message) and not YES.search(message) else None
     free_text = field.type is FieldType.STRING and field.pattern is None and not field.values
-    if free_text and field.name in asked and not found and not field.pii:
+    if free_text and field.name in asked and not found:
         # "Ana Lopez" in answer to "What name should I put the booking under?": the answer is the value.
         text = _FREE_TEXT_LEAD.sub("", message.strip()).strip(" .!")
         if text and len(text.split()) <= _FREE_TEXT_MAX_WORDS and not YES.fullmatch(text):
