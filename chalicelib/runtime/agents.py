@@ -61,9 +61,11 @@ def parse_version(value: str | None, path: str = "version") -> int | None:
 
 
 def publish(
-    services: Services, tenant_id: str, agent_id: str, document: object, if_match: str | None = None
+    services: Services, tenant_id: str, agent_id: str, document: object, if_match: str | None = None,
+    *, source: str | None = None,
 ) -> int:
     """Validate and publish `document` as the agent's next version; return the version number.
+    `source`: the YAML text `document` was read from, kept so a pull returns it as written.
 
     Raises InvalidInput (every problem with its path), Conflict when If-Match is stale.
     """
@@ -73,11 +75,12 @@ def publish(
         )
     expected = parse_if_match(if_match)
     bundle = parse_bundle(document)
-    return _publish_bundle(services, tenant_id, agent_id, bundle, expected)
+    return _publish_bundle(services, tenant_id, agent_id, bundle, expected, source=source)
 
 
 def _publish_bundle(
-    services: Services, tenant_id: str, agent_id: str, bundle: AgentBundle, expected_version: int | None
+    services: Services, tenant_id: str, agent_id: str, bundle: AgentBundle, expected_version: int | None,
+    *, source: str | None = None,
 ) -> int:
     check_network(bundle, allow_private=services.platform_config.network.allow_private)
     tenant_layer = services.config_store.get_tenant_layer(tenant_id)
@@ -99,7 +102,19 @@ def _publish_bundle(
         vectors=vectors,
         embedding_model=embedder.model,
         expected_version=expected_version,
+        source=source,
     )
+
+
+def source_document(published: PublishedBundle) -> dict[str, Any]:
+    """`GET /v1/agents/{id}?format=source`: the bundle as it was published, comments included; a
+    version published as JSON (or item by item) comes back as canonical YAML of the bundle."""
+    text = published.source
+    if text is None:
+        import yaml  # noqa: PLC0415 - only this read needs it
+
+        text = yaml.safe_dump(published.bundle.to_document(), sort_keys=False, allow_unicode=True, width=100)
+    return {"agent_id": published.agent_id, "version": published.version, "format": "yaml", "text": text}
 
 
 def check_network(bundle: AgentBundle, *, allow_private: bool) -> None:
@@ -166,6 +181,7 @@ def rollback(
         vectors=old.vectors,
         embedding_model=old.embedding_model,
         expected_version=expected if expected is not None else latest.version,
+        source=old.source,
     )
 
 
