@@ -164,3 +164,24 @@ def test_the_bundle_shown_in_the_readme_is_valid() -> None:
 
     assert bundle.tool("issue_refund") is not None
     assert {template.mode for template in bundle.templates} == set(TemplateMode)
+
+
+def test_the_readme_demo_reaches_the_refund_with_one_yes_against_the_demo_tools(demo_tools: DemoToolServer) -> None:
+    from chalicelib.cli.runner import InProcessAgent
+    from chalicelib.focal.tools import http_tool_runner
+    from chalicelib.providers.embeddings import OfflineEmbedder
+    from chalicelib.providers.offline import OfflineLlm
+    from chalicelib.providers.tools_http import HttpToolClient
+
+    agent = InProcessAgent(
+        bundle=load(EXAMPLES / "retail-returns.yaml"), agent_id="retail-returns", llm=OfflineLlm(),
+        embedder=OfflineEmbedder(), tools=http_tool_runner(HttpToolClient(allow_private=True)),
+        platform_layer={"network": {"allow_private": True}, "tools": {"base_url": demo_tools.base_url}})
+
+    first = agent.send("Hi, I would like to return order NW-204513, it arrived damaged").reply
+    second = agent.send("My email is ana@example.com").reply
+    third = agent.send("yes please").reply
+
+    assert first.endswith("Which email address did you place the order with?")
+    assert "refund $232.99 for order NW-204513" in second and second.endswith("Shall I go ahead?")
+    assert third.startswith("Done: your refund for order NW-204513 is on its way (reference RF-")
