@@ -13,7 +13,17 @@ from chalice.app import Chalice, Response, SQSEvent
 from chalicelib.api import admin, channels, event_endpoints, local_gateway, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
-from chalicelib.api.http import base_url_of, body_of, model_of, page_of, parse_flag, query_of, require_admin, tenant_of
+from chalicelib.api.http import (
+    base_url_of,
+    body_of,
+    model_of,
+    page_of,
+    parse_flag,
+    query_of,
+    require_admin,
+    tenant_of,
+    yaml_source_of,
+)
 from chalicelib.api.openapi import document
 from chalicelib.api.pagination import paginate
 from chalicelib.api.webchat_page import render as render_webchat_page
@@ -111,7 +121,8 @@ def list_agents() -> Response:
 def put_agent(agent_id: str) -> Response:
     tenant = tenant_of(_request())
     version = agents.publish(
-        services(), tenant, agent_id, body_of(_request()), _request().headers.get("if-match")
+        services(), tenant, agent_id, body_of(_request()), _request().headers.get("if-match"),
+        source=yaml_source_of(_request()),
     )
     return json_response({"agent_id": agent_id, "version": version}, headers={"ETag": f'"{version}"'})
 
@@ -123,7 +134,9 @@ def get_agent(agent_id: str) -> Response:
     published = agents.load(
         services(), tenant, agent_id, agents.parse_version(query_of(_request(), "version"))
     )
-    return json_response(published.bundle.to_document(), headers={"ETag": f'"{published.version}"'})
+    document = (agents.source_document(published) if query_of(_request(), "format") == "source"
+                else published.bundle.to_document())
+    return json_response(document, headers={"ETag": f'"{published.version}"'})
 
 
 @app.route(AGENT, methods=["DELETE"])

@@ -8,6 +8,10 @@ depend only on the inputs, never on a clock or randomness, so a demo conversatio
   7 shipped, 8 processing, 9 cancelled); a 9 as the second-to-last digit puts it outside the
   30-day window; the total is between $19.99 and $469.99. Anything else is 404.
 - issue_refund: a refund reference derived from the order number.
+- cancel_order: a cancellation reference derived from the order number.
+- check_slot: Sundays are closed and Saturday afternoons (14:00, 16:00) are fully booked; every
+  other slot is free. book_appointment: a booking reference derived from the booking.
+  cancel_appointment: any HD- reference is cancelled.
 - check_line: postcodes 10001 and E1 6AN have a known outage; an account number or phone
   ending in 0 is suspended.
 """
@@ -19,6 +23,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Mapping
+from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -53,6 +58,41 @@ def issue_refund(inputs: Mapping[str, Any]) -> ToolAnswer:
     return HTTPStatus.OK, {"refund_id": f"RF-{reference}", "status": "issued"}
 
 
+def cancel_order(inputs: Mapping[str, Any]) -> ToolAnswer:
+    order = str(inputs.get("order") or "").strip().upper()
+    if _ORDER.fullmatch(order) is None:
+        return HTTPStatus.NOT_FOUND, {"error": "no such order"}
+    reference = hashlib.sha256(f"cancel:{order}".encode()).hexdigest()[:8].upper()
+    return HTTPStatus.OK, {"cancellation_id": f"CX-{reference}", "status": "cancelled"}
+
+
+_BOOKING = re.compile(r"HD-\d{5}")
+_AFTERNOON = frozenset({"14:00", "16:00"})
+
+
+def check_slot(inputs: Mapping[str, Any]) -> ToolAnswer:
+    try:
+        day = date.fromisoformat(str(inputs.get("day") or ""))
+    except ValueError:
+        return HTTPStatus.BAD_REQUEST, {"error": "day must be YYYY-MM-DD"}
+    weekday = day.weekday()  # Monday is 0
+    available = weekday != 6 and not (weekday == 5 and str(inputs.get("time")) in _AFTERNOON)
+    return HTTPStatus.OK, {"available": available}
+
+
+def book_appointment(inputs: Mapping[str, Any]) -> ToolAnswer:
+    booking = json.dumps({key: str(inputs.get(key)) for key in ("service", "day", "time", "patient_name")},
+                         sort_keys=True)
+    number = int(hashlib.sha256(booking.encode()).hexdigest(), 16) % 100000
+    return HTTPStatus.OK, {"booking_id": f"HD-{number:05d}"}
+
+
+def cancel_appointment(inputs: Mapping[str, Any]) -> ToolAnswer:
+    if _BOOKING.fullmatch(str(inputs.get("booking") or "").strip().upper()) is None:
+        return HTTPStatus.NOT_FOUND, {"error": "no such booking"}
+    return HTTPStatus.OK, {"cancelled": True}
+
+
 def check_line(inputs: Mapping[str, Any]) -> ToolAnswer:
     line = str(inputs.get("account") or inputs.get("phone") or "").strip()
     if not line:
@@ -69,7 +109,11 @@ def check_line(inputs: Mapping[str, Any]) -> ToolAnswer:
 TOOLS: Mapping[str, Callable[[Mapping[str, Any]], ToolAnswer]] = {
     "lookup_order": lookup_order,
     "issue_refund": issue_refund,
+    "cancel_order": cancel_order,
     "check_line": check_line,
+    "check_slot": check_slot,
+    "book_appointment": book_appointment,
+    "cancel_appointment": cancel_appointment,
 }
 
 

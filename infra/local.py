@@ -178,6 +178,8 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
         tools.append(DemoToolServer(port=options.tools_port).start())
 
     env = child_env(options, aws_endpoint, redis_url, outputs)
+    # The platform layer's tools.base_url: any tenant's relative tool URLs reach the demo tools.
+    env["RUCHE_TOOLS_BASE_URL"] = tools[0].base_url
     api_url = f"http://127.0.0.1:{options.port}"
     with step(f"chalice local on {api_url}"):
         if not port_is_free(options.port):
@@ -235,6 +237,7 @@ def banner(stack: Running, options: Options) -> str:
 DEMO_MESSAGES = {
     "retail-returns": "Hi, I would like to return order NW-204513, the jacket arrived damaged",
     "telecom-support": "My phone has had no signal since this morning",
+    "dental-bookings": "I would like to book a cleaning",
 }
 
 

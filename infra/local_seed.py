@@ -16,8 +16,6 @@ from typing import Any
 from infra.local_processes import StartupError
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "agents"
-# The tool URLs the example bundles are written with; rewritten to wherever the demo tools listen.
-DEMO_TOOLS_BASE = "http://127.0.0.1:8765"
 DEMO_TENANT = "Demo tenant"
 
 
@@ -56,14 +54,15 @@ def _error_text(body: bytes) -> str:
 
 
 def seed(api_url: str, admin_key: str, tools_url: str, paths: list[Path] | None = None) -> Seeded:
-    """Create the demo tenant and publish each bundle under its file name (retail-returns.yaml ->
-    agent `retail-returns`). Raises StartupError on the first refusal, with the API's reasons."""
+    """Create the demo tenant, point its `tools.base_url` at the demo tools, and publish each bundle
+    as written, under its file name (retail-returns.yaml -> agent `retail-returns`): the bundles'
+    tool URLs are relative. Raises StartupError on the first refusal, with the API's reasons."""
     tenant = call("POST", f"{api_url}/v1/tenants", admin_key, json.dumps({"name": DEMO_TENANT}).encode())
     tenant_key = str(tenant["api_key"])
+    call("PUT", f"{api_url}/v1/config", tenant_key, json.dumps({"tools": {"base_url": tools_url}}).encode())
     agents: list[tuple[str, int]] = []
     for path in bundle_paths() if paths is None else paths:
-        text = path.read_text().replace(DEMO_TOOLS_BASE, tools_url)
-        published = call("PUT", f"{api_url}/v1/agents/{path.stem}", tenant_key, text.encode(),
+        published = call("PUT", f"{api_url}/v1/agents/{path.stem}", tenant_key, path.read_bytes(),
                          content_type="application/yaml")
         agents.append((str(published.get("agent_id", path.stem)), int(published.get("version", 1))))
     return Seeded(tenant_key=tenant_key, agents=agents)

@@ -113,3 +113,11 @@ def test_a_bad_secret_name_or_body_is_422(api: Api) -> None:
     assert paths_of(api.call("PUT", "/v1/secrets/bad%20name", key, {"value": "x"})) == ["name"]
     response = api.call("PUT", "/v1/secrets/ok", key, {"value": ""})
     assert (response.status_code, error_of(response)["code"]) == (422, "invalid_input")
+
+
+def test_a_tenant_tools_base_url_on_a_private_address_is_refused(api: Api) -> None:
+    _, key = api.new_tenant()
+    response = api.call("PUT", "/v1/config", key, {"tools": {"base_url": "http://10.0.0.8/tools"}})
+    assert (response.status_code, paths_of(response)) == (422, ["tools.base_url"])
+    accepted = api.call("PUT", "/v1/config", key, {"tools": {"base_url": "https://tools.example.com"}})
+    assert accepted.status_code == 200

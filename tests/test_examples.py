@@ -17,7 +17,7 @@ from chalicelib.domain.rule import Scope
 from chalicelib.domain.template import TemplateMode
 from chalicelib.domain.tool import SideEffect
 from infra.demo_tools import DemoToolServer
-from infra.local_seed import DEMO_TOOLS_BASE, bundle_paths
+from infra.local_seed import bundle_paths
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "agents"
 PATHS = bundle_paths()
@@ -121,9 +121,10 @@ def test_every_example_tool_points_at_the_demo_tools_and_is_answered_there(
         path: Path, demo_tools: DemoToolServer) -> None:
     samples = {"order_number": "NW-204513", "order": "NW-204513", "email": "ana@example.com",
                "amount": 120.0, "reason": "damaged", "account": "40112233", "phone": "+15550100123",
-               "postcode": "10001"}
+               "postcode": "10001", "service": "cleaning", "day": "2027-03-02", "time": "9:00",
+               "patient_name": "Ana Lopez", "booking": "HD-12345"}
     for tool in load(path).tools:
-        assert tool.url == f"{DEMO_TOOLS_BASE}/tools/{tool.id}"
+        assert tool.url == f"/tools/{tool.id}"  # relative: tools.base_url says where the tools are
         status, result = call_tool(demo_tools, tool.id, {arg: samples[arg] for arg in tool.input_map})
         assert status == 200
         assert set(tool.outputs) <= set(result), f"{tool.id} answers no {set(tool.outputs) - set(result)}"
@@ -163,3 +164,24 @@ def test_the_bundle_shown_in_the_readme_is_valid() -> None:
 
     assert bundle.tool("issue_refund") is not None
     assert {template.mode for template in bundle.templates} == set(TemplateMode)
+
+
+def test_the_readme_demo_reaches_the_refund_with_one_yes_against_the_demo_tools(demo_tools: DemoToolServer) -> None:
+    from chalicelib.cli.runner import InProcessAgent
+    from chalicelib.focal.tools import http_tool_runner
+    from chalicelib.providers.embeddings import OfflineEmbedder
+    from chalicelib.providers.offline import OfflineLlm
+    from chalicelib.providers.tools_http import HttpToolClient
+
+    agent = InProcessAgent(
+        bundle=load(EXAMPLES / "retail-returns.yaml"), agent_id="retail-returns", llm=OfflineLlm(),
+        embedder=OfflineEmbedder(), tools=http_tool_runner(HttpToolClient(allow_private=True)),
+        platform_layer={"network": {"allow_private": True}, "tools": {"base_url": demo_tools.base_url}})
+
+    first = agent.send("Hi, I would like to return order NW-204513, it arrived damaged").reply
+    second = agent.send("My email is ana@example.com").reply
+    third = agent.send("yes please").reply
+
+    assert first.endswith("Which email address did you place the order with?")
+    assert "refund $232.99 for order NW-204513" in second and second.endswith("Shall I go ahead?")
+    assert third.startswith("Done: your refund for order NW-204513 is on its way (reference RF-")

@@ -61,11 +61,13 @@ def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, A
     if not isinstance(layer, dict):  # validate_layer reported it; this narrows the type
         raise InvalidInput.at("", "a config layer must be an object")
     problems = platform_key_problems(layer, "", services.platform_config)
-    base_url = (layer.get("llm") or {}).get("base_url")
-    if isinstance(base_url, str):
+    for section in ("llm", "tools"):  # outbound URLs: refused on private addresses unless allowed
+        base_url = (layer.get(section) or {}).get("base_url")
+        if not isinstance(base_url, str):
+            continue
         try:
             check_url(
-                base_url, services.platform_config.network.allow_private, at_publish=True, path="llm.base_url"
+                base_url, services.platform_config.network.allow_private, at_publish=True, path=f"{section}.base_url"
             )
         except InvalidInput as exc:
             problems = [(error["path"], error["message"]) for error in exc.details["errors"]] + problems

@@ -9,7 +9,7 @@ from chalice.app import Request
 from pydantic import BaseModel
 
 from chalicelib.api.auth import Caller, authenticate, authenticate_admin
-from chalicelib.api.body import parse_model, read_document
+from chalicelib.api.body import YAML_TYPES, parse_model, read_document
 from chalicelib.api.channels import base_url
 from chalicelib.api.limits import RATE_GATE
 from chalicelib.api.pagination import PageRequest, page_request
@@ -40,6 +40,15 @@ def body_of(request: Request) -> object:
     return read_document(
         request.raw_body, request.headers.get("content-type"), services().settings.max_body_bytes
     )
+
+
+def yaml_source_of(request: Request) -> str | None:
+    """The raw text of a YAML body (kept as written, comments included); None for any other body."""
+    media = (request.headers.get("content-type") or "").split(";", 1)[0].strip().lower()
+    if media not in YAML_TYPES or request.raw_body is None:
+        return None
+    raw = request.raw_body
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
 
 
 def model_of(request: Request, model: type[M]) -> M:

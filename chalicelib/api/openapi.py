@@ -75,7 +75,9 @@ ROUTES: tuple[Route, ...] = (
         body=AgentBundle,
         headers=("If-Match",),
     ),
-    Route(_AGENT, "GET", "The published bundle (ETag: its version)", query=("version",)),
+    Route(_AGENT, "GET", "The published bundle (ETag: its version); with format=source, "
+          "{agent_id, version, format, text}: the YAML as it was published, comments included",
+          query=("version", "format")),
     Route(_AGENT, "DELETE", "Delete the agent", status=204),
     Route(f"{_AGENT}/versions", "GET", "The agent's published versions", query=("limit", "cursor")),
     Route(

@@ -50,12 +50,16 @@ def validate(path: Path) -> None:
 )
 @server_options
 def push(path: Path, agent_id: str, if_match: int | None, url: str | None, key: str | None) -> None:
-    """Validate the bundle at PATH and publish it as a new version of agent ID (PUT /v1/agents/ID)."""
+    """Validate the bundle at PATH and publish it as a new version of agent ID (PUT /v1/agents/ID).
+
+    A single YAML file is sent as it is written, so `pull` gives it back with its comments.
+    """
     bundle, source = load_bundle(path)
     client = ApiClient(resolve_server(url, key))
     headers = {"If-Match": str(if_match)} if if_match is not None else None
+    written = path.read_text(encoding="utf-8") if path.is_file() and path.suffix in (".yaml", ".yml") else None
     try:
-        answer = client.put(agent_path(agent_id), bundle.to_document(), headers=headers)
+        answer = client.put(agent_path(agent_id), bundle.to_document(), headers=headers, yaml_text=written)
     except ApiError as exc:
         raise _explained(exc, source, agent_id) from None
     click.echo(f"published {agent_id} version {answer.get('version')} ({_summary(bundle)})")
@@ -72,14 +76,19 @@ def push(path: Path, agent_id: str, if_match: int | None, url: str | None, key: 
 @click.option("--version", "version", type=click.IntRange(min=1), help="An older version instead of the latest.")
 @server_options
 def pull(agent_id: str, output: Path | None, version: int | None, url: str | None, key: str | None) -> None:
-    """Fetch agent ID's published bundle as YAML that `validate` and `push` accept."""
+    """Fetch agent ID's published bundle as YAML that `validate` and `push` accept: the document as
+    it was published, comments included (canonical YAML when it was published as JSON)."""
     client = ApiClient(resolve_server(url, key))
     query = str(version) if version is not None else None
     try:
-        document = client.get(agent_path(agent_id), version=query)
+        document = client.get(agent_path(agent_id), version=query, format="source")
     except ApiError as exc:
         raise _explained(exc, None, agent_id) from None
-    text = canonical_yaml(document)
+    text = str(document.get("text") or "") if isinstance(document, dict) else ""
+    if not text:  # a server that predates format=source answers the bundle itself
+        text = canonical_yaml(document)
+    elif not text.endswith("\n"):
+        text += "\n"
     if output is None:
         click.echo(text, nl=False)
         return
@@ -95,6 +104,7 @@ def diff(path: Path, agent_id: str, url: str | None, key: str | None) -> None:
     """Show what pushing the bundle at PATH to agent ID would change.
 
     Prints the items added, removed and changed, then a unified diff of the canonical YAML.
+    Exits 1 when there are differences and 0 when there are none, like `git diff --exit-code`.
     """
     bundle, _ = load_bundle(path)
     client = ApiClient(resolve_server(url, key))
@@ -116,6 +126,7 @@ def diff(path: Path, agent_id: str, url: str | None, key: str | None) -> None:
     after = canonical_yaml(local).splitlines(keepends=True)
     for line in difflib.unified_diff(before, after, fromfile=label, tofile=str(path)):
         click.secho(line, nl=False, fg=_colour(line))
+    raise click.exceptions.Exit(CHECK_FAILED)
 
 
 def item_changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -40,8 +40,10 @@ class ApiClient:
     def get(self, path: str, **query: str | None) -> Any:
         return self.request("GET", path, query=query)
 
-    def put(self, path: str, body: object, headers: dict[str, str] | None = None) -> Any:
-        return self.request("PUT", path, body=body, headers=headers)
+    def put(self, path: str, body: object, headers: dict[str, str] | None = None, *,
+            yaml_text: str | None = None) -> Any:
+        """PUT `body` as JSON, or `yaml_text` as it is written (application/yaml) when given."""
+        return self.request("PUT", path, body=body, headers=headers, yaml_text=yaml_text)
 
     def post(self, path: str, body: object) -> Any:
         return self.request("POST", path, body=body)
@@ -54,6 +56,7 @@ class ApiClient:
         body: object = None,
         query: dict[str, str | None] | None = None,
         headers: dict[str, str] | None = None,
+        yaml_text: str | None = None,
     ) -> Any:
         """The decoded JSON answer (None for an empty body). Raises ApiError for an error envelope,
         CliFailure (exit 2) when the server cannot be reached or answers something that is not JSON."""
@@ -61,7 +64,10 @@ class ApiClient:
         url = f"{self._server.url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
         data = None if body is None else json.dumps(body, default=str).encode("utf-8")
         all_headers = {"Accept": "application/json", **(headers or {})}
-        if data is not None:
+        if yaml_text is not None:
+            data = yaml_text.encode("utf-8")
+            all_headers["Content-Type"] = "application/yaml"
+        elif data is not None:
             all_headers["Content-Type"] = "application/json"
         if self._server.api_key:
             all_headers["Authorization"] = f"Bearer {self._server.api_key}"

@@ -11,6 +11,7 @@ import click
 from chalicelib.cli.authoring import diff, pull, push, validate
 from chalicelib.cli.common import USAGE_ERROR, CliFailure
 from chalicelib.cli.conversation import chat, explain
+from chalicelib.cli.starter import init
 from chalicelib.cli.testing import test_command
 from chalicelib.domain.errors import InvalidInput, RucheError
 from chalicelib.runtime.log import logger as engine_logger
@@ -50,6 +51,7 @@ def cli() -> None:
     """Ruche: write agents as code, test their conversations, and explain their replies.
 
     \b
+    ruche init NAME                  write a starter bundle and a passing conversation test
     ruche validate PATH              check a bundle offline, errors with file:line
     ruche push PATH --agent ID       publish it as a new version
     ruche pull ID [-o FILE]          fetch the published bundle as YAML
@@ -81,7 +83,7 @@ def _problems(error: InvalidInput) -> str:
     )
 
 
-for command in (validate, push, pull, diff, chat, explain, test_command):
+for command in (init, validate, push, pull, diff, chat, explain, test_command):
     cli.add_command(command)
 
 

@@ -219,8 +219,9 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Platform overrides from the environment (read once per container by services()).
 
     RUCHE_ALLOW_PRIVATE_NETWORK -> network.allow_private; RUCHE_LLM_PROVIDER, RUCHE_LLM_BASE_URL,
-    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env; the ceilings of
-    config/ceilings.py (RUCHE_RATE_LIMIT_*, RUCHE_QUOTA_*). Unset means the code default.
+    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env; RUCHE_TOOLS_BASE_URL ->
+    tools.base_url; the ceilings of config/ceilings.py (RUCHE_RATE_LIMIT_*, RUCHE_QUOTA_*). Unset
+    means the code default.
     """
     layer: dict[str, Any] = {}
     allow = environ.get("RUCHE_ALLOW_PRIVATE_NETWORK")
@@ -239,4 +240,6 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
         layer["llm"] = llm
     for section, values in ceilings_from_env(environ).items():  # RUCHE_RATE_LIMIT_*, RUCHE_QUOTA_*
         layer.setdefault(section, {}).update(values)
+    if environ.get("RUCHE_TOOLS_BASE_URL"):
+        layer["tools"] = {"base_url": environ["RUCHE_TOOLS_BASE_URL"]}
     return layer

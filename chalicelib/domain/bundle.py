@@ -191,7 +191,8 @@ def _reference_problems(bundle: AgentBundle) -> Iterator[tuple[str, str]]:
         yield from _scope_problems(at, template.scope, template.scenario, template.step, scenarios)
         for name in template.variables_used:
             head = name.split(".", 1)[0]
-            if head != "tools" and head not in fields:
+            # `topics` is filled by the engine: what the agent helps with (its scenario and rule names).
+            if head not in ("tools", "topics") and head not in fields:
                 yield f"{at}.text", f"placeholder {{{{ {name} }}}} names no declared field"
 
     for index, tool in enumerate(bundle.tools):

@@ -81,6 +81,8 @@ class RetrievalConfig(Section):
 class ToolsConfig(Section):
     timeout_s: float = Field(default=5.0, gt=0, le=30)
     max_retries: int = Field(default=1, ge=0, le=5)
+    base_url: str | None = Field(default=None, min_length=1, max_length=2048,
+                                 description="a relative tool url is appended to it")
 
 
 class SessionConfig(Section):
@@ -151,6 +153,8 @@ RESTRICTED_KEYS: dict[str, frozenset[Layer]] = {
     "rate_limit.new_visitors_per_minute": frozenset({Layer.PLATFORM, Layer.TENANT}),
     "quota.monthly_tokens": frozenset({Layer.PLATFORM, Layer.TENANT}),
     "quota.monthly_turns": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    # Where a bundle's relative tool urls point: one bundle runs in local, staging and production.
+    "tools.base_url": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.provider": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.model": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.dimensions": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),

@@ -66,11 +66,17 @@ class FieldDefinition(Model):
     values: list[str] | None = None
     sources: list[ValueSource] = Field(default_factory=lambda: [ValueSource.USER, ValueSource.TOOL, ValueSource.API])
     ttl_days: float | None = Field(default=None, gt=0)
+    ask: str = Field(default="", description="how the agent asks for it, in the agent's own words")
+    synonyms: dict[str, list[str]] = Field(
+        default_factory=dict, description="value -> other ways users say it (enum and list values)")
 
     @model_validator(mode="after")
     def _consistent(self) -> FieldDefinition:
         if self.type is FieldType.ENUM and not self.values:
             raise ValueError("an enum field needs `values`")
+        unknown = [key for key in self.synonyms if key not in (self.values or ())]
+        if unknown:
+            raise ValueError(f"`synonyms` names values the field does not have: {', '.join(unknown)}")
         if self.pattern is not None:
             try:
                 patterns.compiled(self.pattern)

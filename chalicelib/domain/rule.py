@@ -20,6 +20,7 @@ class Rule(Model):
     name: str = ""
     condition: str = Field(min_length=1, description="when ... (natural language, used for retrieval)")
     action: str = Field(min_length=1, description="then ... (instruction; what the judge checks)")
+    examples: list[str] = Field(default_factory=list, description="user phrasings; retrieval matches them too")
     scope: Scope = Scope.GLOBAL
     scenario: str | None = None
     step: str | None = None

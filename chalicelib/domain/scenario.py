@@ -53,6 +53,7 @@ class Scenario(Model):
     id: ItemId
     name: str = ""
     condition: str = Field(min_length=1, description="when this scenario starts (natural language)")
+    examples: list[str] = Field(default_factory=list, description="user phrasings; retrieval matches them too")
     entry_step: str
     config: dict[str, Any] = Field(default_factory=dict)
     steps: list[Step] = Field(min_length=1)

@@ -120,6 +120,23 @@ def build_lexical(texts: Sequence[str]) -> LexicalIndex:
 
 
 @dataclass(frozen=True, slots=True)
+class Phrases:
+    """The `examples` of rules or scenarios: each phrase scores for its owner (row of the owner arrays).
+
+    An item scores the best of its condition and its examples, so a bundle without examples
+    retrieves exactly as before, and an example never dilutes the condition's own score.
+    """
+
+    owners: IntArray  # phrase i belongs to item owners[i]
+    vectors: Vectors
+    lexical: LexicalIndex
+
+    @property
+    def size(self) -> int:
+        return int(self.owners.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
 class AgentIndex:
     """Everything retrieval needs for one published version, as read-only numpy arrays."""
 
@@ -143,6 +160,8 @@ class AgentIndex:
     scenario_codes: Mapping[str, int]
     step_codes: Mapping[tuple[str, str], int]
     rule_coarse: CoarseIndex | None = None  # large agents only: see focal/coarse.py
+    rule_examples: Phrases | None = None  # None when no rule has examples
+    scenario_examples: Phrases | None = None
 
     def scope_mask(self, scenario_id: str | None, step_id: str | None) -> npt.NDArray[np.bool_]:
         """Rules that may apply in this scope: enabled and global, or scoped to the active scenario/step."""
@@ -158,9 +177,10 @@ class AgentIndex:
 
 
 def embed_bundle(bundle: AgentBundle, embedder: EmbeddingProvider) -> dict[str, list[float]]:
-    """The publish-time vectors: "rule:<id>" for each rule condition, "scenario:<id>" for each scenario."""
-    keys = [f"rule:{rule.id}" for rule in bundle.rules] + [f"scenario:{item.id}" for item in bundle.scenarios]
-    texts = [rule.condition for rule in bundle.rules] + [item.condition for item in bundle.scenarios]
+    """The publish-time vectors: "rule:<id>" for each rule condition, "scenario:<id>" for each scenario,
+    "rule:<id>#<n>" / "scenario:<id>#<n>" for their examples."""
+    wanted = _texts(bundle)
+    keys, texts = list(wanted), list(wanted.values())
     if not texts:
         return {}
     matrix = np.asarray(embedder.embed(texts), dtype=np.float32)
@@ -225,13 +245,37 @@ def build_index(published: PublishedBundle, embedder: EmbeddingProvider) -> Agen
         scenario_lexical=build_lexical([scenario.condition for scenario in bundle.scenarios]),
         scenario_codes=scenario_codes,
         step_codes=step_codes,
+        rule_examples=_phrases("rule", [rule.examples for rule in rules], [rule.id for rule in rules],
+                               vectors, embedder.dimensions),
+        scenario_examples=_phrases("scenario", [item.examples for item in bundle.scenarios],
+                                   [item.id for item in bundle.scenarios], vectors, embedder.dimensions),
     )
+
+
+def _texts(bundle: AgentBundle) -> dict[str, str]:
+    """Vector key -> text, for every condition and example of the bundle."""
+    wanted = {f"rule:{rule.id}": rule.condition for rule in bundle.rules}
+    wanted.update({f"scenario:{item.id}": item.condition for item in bundle.scenarios})
+    for prefix, items in (("rule", bundle.rules), ("scenario", bundle.scenarios)):
+        for item in items:
+            wanted.update({f"{prefix}:{item.id}#{number}": text for number, text in enumerate(item.examples)})
+    return wanted
+
+
+def _phrases(prefix: str, examples: Sequence[Sequence[str]], ids: Sequence[str],
+             vectors: Mapping[str, Sequence[float]], dimensions: int) -> Phrases | None:
+    owned = [(owner, f"{prefix}:{ids[owner]}#{number}", text) for owner, texts in enumerate(examples)
+             for number, text in enumerate(texts)]
+    if not owned:
+        return None
+    return Phrases(owners=_frozen(np.asarray([owner for owner, _, _ in owned], dtype=np.int32)),
+                   vectors=_matrix([vectors[key] for _, key, _ in owned], dimensions),
+                   lexical=build_lexical([text for _, _, text in owned]))
 
 
 def _vectors_of(published: PublishedBundle, embedder: EmbeddingProvider) -> dict[str, Sequence[float]]:
     bundle = published.bundle
-    wanted = {f"rule:{rule.id}": rule.condition for rule in bundle.rules}
-    wanted.update({f"scenario:{item.id}": item.condition for item in bundle.scenarios})
+    wanted = _texts(bundle)
     # Vectors of another model (or size) are not comparable with the turn's query vector.
     same_model = not published.embedding_model or published.embedding_model == embedder.model
     found: dict[str, Sequence[float]] = {

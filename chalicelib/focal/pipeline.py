@@ -27,7 +27,7 @@ from chalicelib.focal.privacy import as_placeholders, mask_text
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.focal.scenario import orchestrate_scenario
 from chalicelib.focal.select_rules import select_rules
-from chalicelib.focal.tools import ToolsResult, run_tools
+from chalicelib.focal.tools import ToolsResult, merged, run_tools
 from chalicelib.focal.types import (
     DataUpdate,
     Draft,
@@ -101,23 +101,11 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
     base_variables = {"message": message, "turn_number": ctx.turn.turn_number, "tools": {}}
     scenario = orchestrate_scenario(bundle, state, understood, found.scenarios, data.known, base_variables,
                                     ctx.turn.turn_number)
-    config = _config_for(ctx, deps, scenario)
     clock.lap("select")
 
-    tools = run_tools(bundle, decisions, scenario, data.known, understood, runner=deps.tools,
-                      config=config.tools, tenant_id=ctx.tenant_id, session_id=session.session_id,
-                      pending=session.pending_confirmation, deadline_s=tool_deadline_s,
-                      variables=base_variables)
-    known: Mapping[str, Any] = data.known
-    if tools.field_changes or tools.session_values:
-        # Tool outputs set fields: transitions are evaluated again with them (several hops may hold).
-        known = {**data.known, **{change.name: change.value for change in tools.field_changes},
-                 **tools.session_values}
-        again = orchestrate_scenario(bundle, _where_it_ended(scenario, state), understood, found.scenarios,
-                                     known, {**base_variables, "tools": dict(tools.results)},
-                                     ctx.turn.turn_number)
-        scenario = _chain(scenario, again)
-        config = _config_for(ctx, deps, scenario)
+    tools, scenario, known = _tools_and_transitions(ctx, deps, _Turn(found, understood, data, decisions),
+                                                    scenario, base_variables, deadline_s=tool_deadline_s)
+    config = _config_for(ctx, deps, scenario)
     clock.lap("tools")
 
     plan = make_plan(bundle, decisions, scenario, tools, known, understood, always_enforced=bundle.always_enforced)
@@ -151,6 +139,56 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
         completion_tokens=understood.completion_tokens + first.completion_tokens + enforced.completion_tokens,
         timings_ms=clock.laps,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """What the phases before tools decided (the inputs of the tool rounds)."""
+
+    found: Retrieved
+    understood: Understanding
+    data: DataUpdate
+    decisions: list[RuleDecision]
+
+
+def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, scenario: ScenarioDecision,
+                           base_variables: Mapping[str, Any], *,
+                           deadline_s: float) -> tuple[ToolsResult, ScenarioDecision, Mapping[str, Any]]:
+    """Run the tools, then follow the transitions their outputs open, running each new step's tools.
+
+    A step reached through a tool's output gets its own tools run in the same turn: that is how the
+    turn that lands on a confirmation step registers the pending confirmation (the next "yes" runs
+    the call). Bounded by the scenario's size; a tool is decided on at most once a turn.
+    """
+    bundle = ctx.published.bundle
+    session = ctx.session
+    tools = run_tools(bundle, turn.decisions, scenario, turn.data.known, turn.understood, runner=deps.tools,
+                      config=_config_for(ctx, deps, scenario).tools, tenant_id=ctx.tenant_id,
+                      session_id=session.session_id, pending=session.pending_confirmation,
+                      deadline_s=deadline_s, variables=base_variables)
+    known: Mapping[str, Any] = turn.data.known
+    active = bundle.scenario(scenario.scenario_id) if scenario.scenario_id else None
+    latest = tools
+    for _ in range(len(active.steps) if active is not None else 1):
+        if not (latest.field_changes or latest.session_values):
+            break
+        # Tool outputs set fields: transitions are evaluated again with them (several hops may hold).
+        known = {**turn.data.known, **tools.values}
+        before = scenario.step_id
+        again = orchestrate_scenario(bundle, _where_it_ended(scenario, session.scenario), turn.understood,
+                                     turn.found.scenarios, known, {**base_variables, "tools": dict(tools.results)},
+                                     ctx.turn.turn_number)
+        scenario = _chain(scenario, again)
+        if scenario.step_id == before or scenario.action in ("exit", "none"):
+            break
+        decided = [o.tool_id for o in tools.outcomes if o.status not in ("skipped_missing_input", "skipped_guard")]
+        latest = run_tools(bundle, (), scenario, known, turn.understood, runner=deps.tools,
+                         config=_config_for(ctx, deps, scenario).tools, tenant_id=ctx.tenant_id,
+                         session_id=session.session_id, pending=session.pending_confirmation,
+                         deadline_s=deadline_s, variables={**base_variables, "tools": dict(tools.results)},
+                         already_run=decided)
+        tools = merged(tools, latest)
+    return tools, scenario, known
 
 
 def _first_draft(plan: Plan, ctx: TurnContext, deps: FocalDeps) -> Draft:

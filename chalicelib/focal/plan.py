@@ -1,12 +1,11 @@
 """Plan the reply: templates, instructions, what to ask and confirm, constraints and fallbacks.
 
-Pure: no I/O, no clock, no LLM. The plan's `draft` is the deterministic composition of the plan:
-what the offline provider answers, so the local stack replies sensibly without a model.
+Pure: no I/O, no clock, no LLM. The plan's `draft` is the deterministic composition of the plan
+(focal/compose.py): what the offline provider answers, made only of the tenant's text.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -16,11 +15,10 @@ from chalicelib.domain.interlocutor import ValueSource
 from chalicelib.domain.rule import Rule, Scope
 from chalicelib.domain.scenario import Step
 from chalicelib.domain.template import Template, TemplateMode
+from chalicelib.focal.compose import TOPICS, compose_draft, topics
 from chalicelib.focal.fields import is_known
 from chalicelib.focal.tools import ToolsResult
 from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
-
-_ARTICLES = ("your ", "the ", "a ", "an ", "my ")
 
 
 def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
@@ -38,6 +36,9 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
     step = _current_step(bundle, scenario)
     variables: dict[str, Any] = {name: value for name, value in known.items() if is_known(value)}
     variables["tools"] = {tool_id: dict(result) for tool_id, result in tools.results.items()}
+    helps_with = topics(bundle)
+    if helps_with:
+        variables.setdefault(TOPICS, helps_with)  # {{ topics }}: what the agent can help with
     confirm_tool = tools.confirmation_request.tool_id if tools.confirmation_request else None
 
     rule_templates = [template for rule in rules for template in _templates(bundle, rule.templates)]
@@ -140,83 +141,3 @@ def _unique_rules(rules: Iterable[Rule]) -> list[Rule]:
 
 def _with_draft(plan: Plan, bundle: AgentBundle) -> Plan:
     return replace(plan, draft=compose_draft(plan, bundle))
-
-
-def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
-    """The plan as a reply, without a model: the exclusive template, else the first renderable
-    suggestion, else the rule actions as sentences, a question for the missing fields and a
-    confirmation question. Placeholders are left as written, as a model would leave them:
-    generation fills them exactly once (filling here too filled a value that holds `{{ x }}`)."""
-    if plan.exclusive is not None:
-        return plan.exclusive.text
-    suggestion = next((item for item in plan.suggestions if item.can_render(plan.variables)), None)
-    if suggestion is not None:
-        parts = [suggestion.text]
-    else:
-        parts = [_user_facing(action) for action in plan.instructions
-                 if not _ASKS.match(action) and not _GUARDRAIL.match(action)]
-        if not parts and plan.step_instruction and not plan.ask_fields and not plan.confirm_tool:
-            parts.append(_user_facing(plan.step_instruction))
-    parts = [part for part in parts if part]
-    if suggestion is not None and "?" in parts[0]:
-        return parts[0]  # the template already asks what this turn needs
-    if plan.ask_fields:
-        asked = [_field_phrase(bundle, name) for name in plan.ask_fields]
-        parts.append(f"Could you tell me {_join(asked)}?")
-    if plan.confirm_tool:
-        tool = bundle.tool(plan.confirm_tool)
-        described = (tool.description if tool else "").strip().rstrip(".")
-        what = _lower_first(described) or f"run {plan.confirm_tool}"
-        parts.append(f"Shall I go ahead and {what}? Please answer yes or no.")
-    return " ".join(part for part in parts if part) or "How can I help you?"
-
-
-# Instructions are written to the model ("Tell the customer that ..."); the offline stand-in says
-# what they ask for instead of reciting them.
-_ASKS = re.compile(r"^\s*ask\b", re.IGNORECASE)
-_DIRECTIVE = re.compile(
-    r"^\s*(?:(?:tell|inform|remind|reassure)\s+(?:the\s+)?(?:customer|user|caller|client)(?:\s+that)?"
-    r"|(?:explain|mention|state|confirm)\s+that|say(?:\s+that)?"
-    r"|let\s+(?:the\s+)?(?:customer|user|caller|client)\s+know(?:\s+that)?)\b[\s,:]*",
-    re.IGNORECASE)
-_GUARDRAIL = re.compile(r"^\s*(?:never|do not|don't|avoid|no)\b", re.IGNORECASE)  # a constraint, not content
-_APOLOGY = re.compile(r"^\s*apologi[sz]e(?:\s+once)?[\s,]*(?:and\s+)?", re.IGNORECASE)
-_SECOND_PERSON = ((re.compile(r"\bthe (?:customer|user|caller)'s\b", re.IGNORECASE), "your"),
-                  (re.compile(r"\bthe (?:customer|user|caller) (is|was)\b", re.IGNORECASE), "you are"),
-                  (re.compile(r"\bthe (?:customer|user|caller) has\b", re.IGNORECASE), "you have"),
-                  (re.compile(r"\bthe (?:customer|user|caller)\b", re.IGNORECASE), "you"))
-
-
-def _user_facing(instruction: str) -> str:
-    """An instruction to the model, reworded as what the agent would say (offline stand-in only)."""
-    text = " ".join(instruction.split())
-    sorry = ""
-    if _APOLOGY.match(text):
-        sorry, text = "I'm sorry about that.", _APOLOGY.sub("", text, count=1)
-    text = _DIRECTIVE.sub("", text, count=1)
-    for pattern, replacement in _SECOND_PERSON:
-        text = pattern.sub(replacement, text)
-    return " ".join(part for part in (sorry, _sentence(text)) if part)
-
-
-def _sentence(text: str) -> str:
-    text = " ".join(text.split())
-    if not text:
-        return ""
-    text = text[0].upper() + text[1:]
-    return text if text[-1] in ".!?" else f"{text}."
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]
-
-
-def _field_phrase(bundle: AgentBundle, name: str) -> str:
-    definition = bundle.field(name)
-    described = (definition.description if definition else "").strip().rstrip(".")
-    phrase = _lower_first(described or name.replace("_", " "))
-    return phrase if phrase.startswith(_ARTICLES) else f"your {phrase}"
-
-
-def _join(items: Sequence[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"

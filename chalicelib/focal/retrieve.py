@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from chalicelib.domain.config import RetrievalConfig
 from chalicelib.focal.coarse import CoarseIndex
-from chalicelib.focal.index import AgentIndex, IntArray, LexicalIndex, tokens
+from chalicelib.focal.index import AgentIndex, IntArray, LexicalIndex, Phrases, tokens
 from chalicelib.focal.types import Retrieved, ScoredItem
 
 if TYPE_CHECKING:
@@ -37,21 +37,33 @@ def retrieve(index: AgentIndex, message: str, query_vector: Vectors, *, scenario
     query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     rules = _scored("rule", index.rule_ids, index.rule_lexical, index.rule_vectors, index.rule_rank,
                     words=words, query=query, config=config, mask=index.scope_mask(scenario_id, step_id),
-                    coarse=index.rule_coarse)
+                    coarse=index.rule_coarse, examples=index.rule_examples)
     scenarios = _scored("scenario", index.scenario_ids, index.scenario_lexical, index.scenario_vectors,
-                        index.scenario_rank, words=words, query=query, config=config, mask=None, coarse=None)
+                        index.scenario_rank, words=words, query=query, config=config, mask=None, coarse=None,
+                        examples=index.scenario_examples)
     return Retrieved(rules=rules, scenarios=scenarios)
 
 
 def _scored(kind: Literal["rule", "scenario"], ids: tuple[str, ...], lexical_index: LexicalIndex,
             vectors: Vectors, ranks: IntArray, *, words: list[str], query: FloatArray,
             config: RetrievalConfig, mask: npt.NDArray[np.bool_] | None,
-            coarse: CoarseIndex | None) -> tuple[ScoredItem, ...]:
+            coarse: CoarseIndex | None, examples: Phrases | None = None) -> tuple[ScoredItem, ...]:
     if not ids:
         return ()
     lexical = lexical_index.score(words)
     vector = _cosine(vectors, query) if coarse is None else _near_cosine(vectors, query, coarse, lexical)
     combined = config.lexical_weight * lexical + (1.0 - config.lexical_weight) * vector
+    if examples is not None and examples.size:
+        # An item scores its best phrase: the condition or one of its examples. The work grows
+        # with the examples only (the agent's other rules are untouched).
+        phrase_lexical = examples.lexical.score(words)
+        phrase_vector = _cosine(examples.vectors, query)
+        phrase = config.lexical_weight * phrase_lexical + (1.0 - config.lexical_weight) * phrase_vector
+        better = phrase > combined[examples.owners]
+        owners = examples.owners[better]
+        np.maximum.at(combined, owners, phrase[better])
+        np.maximum.at(lexical, owners, phrase_lexical[better])
+        np.maximum.at(vector, owners, phrase_vector[better])
     keep = combined >= config.min_score
     if mask is not None:
         keep &= mask

@@ -8,6 +8,8 @@ Semantics, in order:
   an active scenario or step that the bundle no longer has -> "exit" too;
 - no active scenario -> start the scenario the understanding names, or, when the signal is
   "start", the best retrieved scenario scoring at least `start_threshold`, at its entry step;
+- an active scenario and the signal "start" naming another scenario -> a switch: the other one
+  starts at its entry step (the fields already collected stay known);
 - then, from the current step, follow transitions while the step's required fields are all known
   and a transition holds (the first holding one in declared order), never revisiting a step within
   the turn and stopping at a terminal or handoff step. A user who gives everything at once thus
@@ -47,7 +49,9 @@ def orchestrate_scenario(  # noqa: PLR0917 - the phase signature pipeline.py cal
     `known`: every field value known this turn; `variables`: the other names expressions may use
     (message, tools). Never raises.
     """
-    if state is not None:
+    switching = (state is not None and understanding.scenario_signal == "start"
+                 and understanding.scenario_id not in (None, state.scenario_id))
+    if state is not None and not switching:
         scenario = bundle.scenario(state.scenario_id)
         step = scenario.step(state.step_id) if scenario is not None else None
         if scenario is None or step is None or understanding.scenario_signal == "exit":

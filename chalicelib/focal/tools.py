@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,7 @@ from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.config import ToolsConfig
 from chalicelib.domain.interlocutor import FieldScope, ValueSource
 from chalicelib.domain.session import PendingConfirmation
-from chalicelib.domain.tool import SideEffect, Tool
+from chalicelib.domain.tool import SideEffect, Tool, resolve_url
 from chalicelib.focal.fields import holds, is_known
 from chalicelib.focal.types import (
     RuleDecision,
@@ -65,6 +65,16 @@ class ToolsResult:
         return {**{change.name: change.value for change in self.field_changes}, **self.session_values}
 
 
+def merged(first: ToolsResult, then: ToolsResult) -> ToolsResult:
+    """Two rounds of one turn as one result: the later round's values win, the first request stays."""
+    changes = {change.name: change for change in (*first.field_changes, *then.field_changes)}
+    return ToolsResult(outcomes=first.outcomes + then.outcomes, results={**first.results, **then.results},
+                       field_changes=tuple(changes.values()),
+                       session_values={**first.session_values, **then.session_values},
+                       confirmation_request=first.confirmation_request or then.confirmation_request,
+                       irreversible_ran=first.irreversible_ran or then.irreversible_ran)
+
+
 def tools_to_run(bundle: AgentBundle, decisions: Sequence[RuleDecision],
                  scenario: ScenarioDecision) -> list[Tool]:
     """Tools of the selected rules (in decision order), then the current step's; each once."""
@@ -91,12 +101,14 @@ def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: 
               config: ToolsConfig, tenant_id: str, session_id: str,
               pending: PendingConfirmation | None, deadline_s: float,
               variables: Mapping[str, Any] | None = None,
+              already_run: Collection[str] = (),
               clock: Callable[[], float] = time.monotonic,
               sleep: Callable[[float], None] = time.sleep) -> ToolsResult:
     """Run this turn's tools in order; see the module docstring. Never raises for a tool's failure.
 
     `deadline_s` is a `clock()` reading (monotonic seconds) after which no call starts.
     `variables`: other names guards may use (message, turn_number); `tools` holds earlier results.
+    `already_run`: tool ids this turn already decided on (a later hop does not call them twice).
     """
     outcomes: list[ToolOutcome] = []
     results: dict[str, Mapping[str, Any]] = {}
@@ -104,6 +116,8 @@ def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: 
     irreversible_ran = False
     values: dict[str, Any] = dict(known)
     for tool in tools_to_run(bundle, decisions, scenario):
+        if tool.id in already_run:
+            continue
         arguments = {argument: values.get(name) for argument, name in tool.input_map.items()}
         key = idempotency_key(tenant_id, session_id, tool.id, arguments)
         if not all(is_known(value) for value in arguments.values()):
@@ -146,6 +160,7 @@ def _confirmed(tool: Tool, arguments: Mapping[str, Any], pending: PendingConfirm
 
 def _call(tool: Tool, arguments: Mapping[str, Any], key: str, *, runner: ToolRunner, config: ToolsConfig,
           deadline_s: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> ToolOutcome:
+    url = resolve_url(tool.url, config.base_url) or tool.url  # still relative: the HTTP runner refuses it
     timeout_s = tool.timeout_s if tool.timeout_s is not None else config.timeout_s
     irreversible = tool.side_effect is SideEffect.IRREVERSIBLE
     retries = 0 if irreversible else (tool.retries if tool.retries is not None else config.max_retries)
@@ -158,7 +173,7 @@ def _call(tool: Tool, arguments: Mapping[str, Any], key: str, *, runner: ToolRun
             break
         attempts += 1
         request = ToolRequest(tool=tool, arguments=dict(arguments), idempotency_key=key,
-                              timeout_s=min(timeout_s, remaining), retries=retries)
+                              timeout_s=min(timeout_s, remaining), retries=retries, url=url)
         try:
             result = runner(request)
         except TimeoutError:
@@ -224,8 +239,11 @@ def http_tool_runner(client: HttpToolClient) -> ToolRunner:
     """
 
     def run(request: ToolRequest) -> Mapping[str, Any]:
+        url = request.url or request.tool.url
+        if "://" not in url:
+            raise ToolRefused(f"the relative url {url!r} needs tools.base_url in the config")
         try:
-            return client.call(request.tool.url, request.arguments, request.idempotency_key,
+            return client.call(url, request.arguments, request.idempotency_key,
                                request.timeout_s)
         except ToolCallFailed as exc:
             refused = exc.reason == "blocked_destination" or (

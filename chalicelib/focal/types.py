@@ -104,6 +104,7 @@ class ToolRequest:
     idempotency_key: str
     timeout_s: float
     retries: int
+    url: str = ""  # the tool's url resolved against tools.base_url; empty: tool.url as written
 
 
 class ToolRunner(Protocol):

@@ -34,8 +34,9 @@ Answer with one JSON object that follows the given schema, and nothing else.
 - values: for each field in `fields`, the value the user states in their messages, or null. Never
   guess and never copy a value from anywhere but the user's words.
 - applicable_rules: ids of the `candidate_rules` whose condition truly holds for this message.
-- scenario_signal: "start" to begin one of the `candidate_scenarios` (set scenario_id), "exit" when
-  the user wants to leave the active scenario, "continue" when it goes on, otherwise "none".
+- scenario_signal: "start" to begin one of the `candidate_scenarios` (set scenario_id), also when
+  the user clearly changes their mind from the active scenario to one of them; "exit" when the
+  user wants to leave the active scenario, "continue" when it goes on, otherwise "none".
 - conditions_true: ids of the `transitions` whose condition holds now.
 - confirmed: true only when `awaiting_confirmation` is set and the user clearly says yes to it.
 Context:
@@ -52,7 +53,7 @@ class Offer:
 
     fields: tuple[FieldDefinition, ...]
     rules: dict[str, str]  # candidate rule id -> condition
-    scenarios: dict[str, str]  # candidate scenario id -> condition (only when none is active)
+    scenarios: dict[str, str]  # candidate scenario id -> condition (all but the active one)
     transitions: dict[str, str]  # "<scenario>/<step>/<index>" -> condition
     active_scenario: str | None
     awaiting_confirmation: str | None  # the tool id the agent asked to confirm
@@ -99,12 +100,12 @@ def make_offer(ctx: TurnContext, retrieved: Retrieved) -> Offer:
     conditions = {rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() scans: O(n) per id
     rules = {item.item_id: conditions[item.item_id] for item in retrieved.rules if item.item_id in conditions}
     state = ctx.session.scenario
-    scenarios: dict[str, str] = {}
     transitions: dict[str, str] = {}
-    if state is None:
-        scenarios = {item.item_id: scenario.condition for item in retrieved.scenarios
-                     if (scenario := bundle.scenario(item.item_id)) is not None}
-    else:
+    # Offered even inside a scenario (all but the active one): the user may switch flows.
+    scenarios = {item.item_id: scenario.condition for item in retrieved.scenarios
+                 if (state is None or item.item_id != state.scenario_id)
+                 and (scenario := bundle.scenario(item.item_id)) is not None}
+    if state is not None:
         scenario = bundle.scenario(state.scenario_id)
         step = scenario.step(state.step_id) if scenario is not None else None
         for position, transition in enumerate(step.transitions if step is not None else ()):

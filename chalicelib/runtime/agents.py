@@ -19,6 +19,7 @@ from chalicelib.domain.bundle import AgentBundle, parse_bundle
 from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
+from chalicelib.domain.tool import resolve_url
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.ingest import forget_binding
 from chalicelib.runtime.services import Services
@@ -62,9 +63,11 @@ def parse_version(value: str | None, path: str = "version") -> int | None:
 
 
 def publish(
-    services: Services, tenant_id: str, agent_id: str, document: object, if_match: str | None = None
+    services: Services, tenant_id: str, agent_id: str, document: object, if_match: str | None = None,
+    *, source: str | None = None,
 ) -> int:
     """Validate and publish `document` as the agent's next version; return the version number.
+    `source`: the YAML text `document` was read from, kept so a pull returns it as written.
 
     Raises InvalidInput (every problem with its path), Conflict when If-Match is stale.
     """
@@ -74,11 +77,12 @@ def publish(
         )
     expected = parse_if_match(if_match)
     bundle = parse_bundle(document)
-    return _publish_bundle(services, tenant_id, agent_id, bundle, expected)
+    return _publish_bundle(services, tenant_id, agent_id, bundle, expected, source=source)
 
 
 def _publish_bundle(
-    services: Services, tenant_id: str, agent_id: str, bundle: AgentBundle, expected_version: int | None
+    services: Services, tenant_id: str, agent_id: str, bundle: AgentBundle, expected_version: int | None,
+    *, source: str | None = None,
 ) -> int:
     check_network(bundle, allow_private=services.platform_config.network.allow_private,
                   platform=services.platform_config)
@@ -101,18 +105,35 @@ def _publish_bundle(
         vectors=vectors,
         embedding_model=embedder.model,
         expected_version=expected_version,
+        source=source,
     )
 
 
+def source_document(published: PublishedBundle) -> dict[str, Any]:
+    """`GET /v1/agents/{id}?format=source`: the bundle as it was published, comments included; a
+    version published as JSON (or item by item) comes back as canonical YAML of the bundle."""
+    text = published.source
+    if text is None:
+        import yaml  # noqa: PLC0415 - only this read needs it
+
+        text = yaml.safe_dump(published.bundle.to_document(), sort_keys=False, allow_unicode=True, width=100)
+    return {"agent_id": published.agent_id, "version": published.version, "format": "yaml", "text": text}
+
+
 def check_network(bundle: AgentBundle, *, allow_private: bool, platform: Config | None = None) -> None:
-    """Refuse tool URLs and llm.base_url values that reach private addresses, and (given the
-    platform's config) layers that send LLM calls elsewhere without their own key. All at once."""
-    targets = [(f"tools[{index}].url", tool.url) for index, tool in enumerate(bundle.tools)]
+    """Refuse tool URLs, tools.base_url and llm.base_url values that reach private addresses, and
+    (given the platform's config) layers that send LLM calls elsewhere without their own key. All at
+    once. A relative tool url is checked against the agent's own tools.base_url when it sets one;
+    otherwise it is checked at call time, against the tenant's or the platform's."""
+    agent_base = (bundle.agent.config.get("tools") or {}).get("base_url")
+    targets = [(f"tools[{index}].url", url) for index, tool in enumerate(bundle.tools)
+               if (url := resolve_url(tool.url, agent_base if isinstance(agent_base, str) else None))]
     layers = _config_layers(bundle)
     for path, layer in layers:
-        base_url = (layer.get("llm") or {}).get("base_url")
-        if isinstance(base_url, str):
-            targets.append((f"{path}.llm.base_url", base_url))
+        for section in ("llm", "tools"):
+            base_url = (layer.get(section) or {}).get("base_url")
+            if isinstance(base_url, str):
+                targets.append((f"{path}.{section}.base_url", base_url))
     problems: list[tuple[str, str]] = []
     for path, url in targets:
         try:
@@ -173,6 +194,7 @@ def rollback(
         vectors=old.vectors,
         embedding_model=old.embedding_model,
         expected_version=expected if expected is not None else latest.version,
+        source=old.source,
     )
 
 

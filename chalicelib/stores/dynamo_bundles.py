@@ -81,6 +81,7 @@ class DynamoBundleStore:
         vectors: dict[str, list[float]],
         embedding_model: str,
         expected_version: int | None = None,
+        source: str | None = None,
     ) -> int:
         """Write a new version and return its number.
 
@@ -97,7 +98,7 @@ class DynamoBundleStore:
         version = (base or 0) + 1
         nonce = secrets.token_hex(6)
         pk = agent_pk(tenant_id, agent_id)
-        parts = _parts(pk, _version_prefix(version) + nonce + "#", bundle, vectors)
+        parts = _parts(pk, _version_prefix(version) + nonce + "#", bundle, vectors, source)
         put_items(self._client, self._table, parts)
         meta = key(pk, _version_prefix(version) + "META")
         meta.update(
@@ -245,10 +246,16 @@ def _flip_head(table: str, tenant_id: str, agent_id: str, base: int | None, vers
     }
 
 
-def _parts(pk: str, prefix: str, bundle: AgentBundle, vectors: dict[str, list[float]]) -> list[Item]:
-    """The items of one version: the compressed bundle and the embeddings, each sliced under SLICE_BYTES."""
+def _parts(pk: str, prefix: str, bundle: AgentBundle, vectors: dict[str, list[float]],
+           source: str | None = None) -> list[Item]:
+    """The items of one version: the compressed bundle, the compressed source document as published
+    (when there is one) and the embeddings, each sliced under SLICE_BYTES. All share the version's
+    prefix, so the one Query that loads a version loads its source too."""
     document = zlib.compress(bundle.model_dump_json().encode(), 1)
     parts = [_part(pk, f"{prefix}D#{index:04d}", data) for index, data in enumerate(_slices(document))]
+    if source is not None:
+        written = zlib.compress(source.encode("utf-8"), 6)
+        parts += [_part(pk, f"{prefix}S#{index:04d}", data) for index, data in enumerate(_slices(written))]
     if vectors:
         names = list(vectors)
         dimensions = {len(vectors[name]) for name in names}
@@ -283,7 +290,7 @@ def _assemble(tenant_id: str, agent_id: str, version: int, items: list[Item]) ->
     if meta is None:
         return None
     prefix = _version_prefix(version) + text(meta, "nonce") + "#"
-    document, vector_parts = bytearray(), []
+    document, written, vector_parts = bytearray(), bytearray(), []
     count = 0
     for item in sorted(items, key=lambda item: text(item, "sk")):  # slices in order
         sk = text(item, "sk")
@@ -292,6 +299,8 @@ def _assemble(tenant_id: str, agent_id: str, version: int, items: list[Item]) ->
         count += 1
         if sk[len(prefix) :].startswith("D#"):
             document += item["data"]["B"]
+        elif sk[len(prefix) :].startswith("S#"):
+            written += item["data"]["B"]
         else:
             vector_parts.append(item)
     if count != number(meta, "parts"):
@@ -309,6 +318,7 @@ def _assemble(tenant_id: str, agent_id: str, version: int, items: list[Item]) ->
         published_at=text(meta, "published_at"),
         embedding_model=text(meta, "embedding_model"),
         vectors=_vectors(vector_parts),
+        source=zlib.decompress(bytes(written)).decode("utf-8") if written else None,
     )
 
 

@@ -51,6 +51,7 @@ class PublishedBundle:
     published_at: str
     embedding_model: str = ""
     vectors: dict[str, list[float]] = field(default_factory=dict)  # "rule:<id>" / "scenario:<id>"
+    source: str | None = None  # the YAML document as published (comments included), when it was YAML
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +82,9 @@ class TenantStore(Protocol):
 
 class BundleStore(Protocol):
     def publish(self, tenant_id: str, agent_id: str, bundle: AgentBundle, *, vectors: dict[str, list[float]],
-                embedding_model: str, expected_version: int | None = None) -> int:
-        """Write a new version atomically and return its number.
+                embedding_model: str, expected_version: int | None = None, source: str | None = None) -> int:
+        """Write a new version atomically and return its number. `source`: the document as the
+        publisher wrote it, kept with the version and loaded by the same one Query.
 
         Raises Conflict when expected_version is given and is not the latest version.
         Readers never see a half-written version: the head item flips last, conditionally.

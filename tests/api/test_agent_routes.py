@@ -29,6 +29,22 @@ def test_a_yaml_bundle_is_accepted(api: Api) -> None:
     assert api.call("GET", "/v1/agents/support", key).json_body["tools"][0]["id"] == "lookup"
 
 
+def test_the_source_of_a_yaml_publish_is_kept_with_its_comments_and_survives_a_rollback(api: Api) -> None:
+    _, key = api.new_tenant()
+    written = "# our support agent\n" + yaml.safe_dump(a_bundle())
+    api.call("PUT", "/v1/agents/support", key, raw=written, content_type="application/yaml")
+    api.call("PUT", "/v1/agents/support", key, a_bundle(agent={"name": "JSON edition"}))
+
+    first = api.call("GET", "/v1/agents/support?format=source&version=1", key).json_body
+    second = api.call("GET", "/v1/agents/support?format=source", key).json_body
+    api.call("POST", "/v1/agents/support/rollback", key, {"version": 1})
+    rolled_back = api.call("GET", "/v1/agents/support?format=source", key).json_body
+
+    assert (first["version"], first["format"], first["text"]) == (1, "yaml", written)
+    assert "#" not in second["text"] and yaml.safe_load(second["text"])["agent"]["name"] == "JSON edition"
+    assert (rolled_back["version"], rolled_back["text"]) == (3, written)
+
+
 @pytest.mark.parametrize(
     ("raw", "content_type"), [('{"agent": ', "application/json"), ("agent: [1, 2", "application/yaml")]
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,8 +85,13 @@ def stack(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     """The app on moto behind a real HTTP server on 127.0.0.1, and a fresh tenant's key.
 
     The example tools live on 127.0.0.1, so the platform allows private addresses (as `make run` does).
+    The platform's tools.base_url is a port this fixture holds without listening: a tool call there is
+    refused at once, whatever else runs on the machine (no test depends on a fixed port being free).
     """
+    closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
     monkeypatch.setenv("RUCHE_ALLOW_PRIVATE_NETWORK", "1")
+    monkeypatch.setenv("RUCHE_TOOLS_BASE_URL", f"http://127.0.0.1:{closed.getsockname()[1]}")
     reset_services()
     _, key = api.new_tenant()
     handler = type("Handler", (_ChaliceHandler,), {"client": api.client})
@@ -96,3 +102,4 @@ def stack(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
     server.shutdown()
     thread.join(timeout=5)
     server.server_close()
+    closed.close()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from chalicelib.domain.bundle import parse_bundle
 from chalicelib.runtime.services import reset_services
 from tests.cli.conftest import EXAMPLES, Stack, ruche
 
@@ -40,6 +41,16 @@ def test_pull_writes_yaml_that_validates_and_round_trips_through_push(stack: Sta
     assert yaml.safe_load(again.stdout)["agent"]["name"] == "Northwind returns desk"
 
 
+def test_pull_gives_back_the_document_as_it_was_pushed_comments_included(stack: Stack) -> None:
+    ruche("push", str(RETAIL), "--agent", "returns", *server(stack))
+
+    pulled = ruche("pull", "returns", *server(stack))
+
+    assert pulled.exit_code == 0, pulled.output
+    assert pulled.stdout == RETAIL.read_text()
+    assert "# Northwind Outfitters — returns desk." in pulled.stdout
+
+
 def test_pull_of_an_older_version_gives_that_version(stack: Stack, tmp_path: Path) -> None:
     changed = tmp_path / "changed.yaml"
     changed.write_text(RETAIL.read_text().replace("name: Northwind returns desk", "name: Returns v2"))
@@ -67,7 +78,7 @@ def test_diff_lists_changed_items_and_a_unified_diff(stack: Stack, tmp_path: Pat
 
     result = ruche("diff", str(edited), "--agent", "returns", *server(stack))
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # differences: exit 1, as `git diff --exit-code`
     assert "~ rule return_policy" in result.stdout
     assert "+ rule loyalty" in result.stdout
     lines = result.stdout.splitlines()
@@ -87,22 +98,26 @@ def test_diff_of_what_is_published_says_there_is_nothing_to_change(stack: Stack)
 def test_diff_against_an_agent_never_published_shows_everything_added(stack: Stack) -> None:
     result = ruche("diff", str(RETAIL), "--agent", "newcomer", *server(stack))
 
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert "+ agent" in result.stdout
     assert "+ rule refund_cap" in result.stdout
     assert "newcomer (not published yet)" in result.stdout
 
 
-def test_a_push_the_server_refuses_names_the_file_line_and_item(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_push_the_server_refuses_names_the_file_line_and_item(stack: Stack, monkeypatch: pytest.MonkeyPatch,
+                                                                tmp_path: Path) -> None:
     monkeypatch.delenv("RUCHE_ALLOW_PRIVATE_NETWORK")
-    reset_services()  # the platform now refuses the example tools' loopback URLs
+    reset_services()  # the platform now refuses loopback URLs
+    absolute = tmp_path / "retail-returns.yaml"
+    absolute.write_text(RETAIL.read_text().replace("url: /tools/lookup_order",
+                                                   "url: http://127.0.0.1:8765/tools/lookup_order"))
 
-    result = ruche("push", str(RETAIL), "--agent", "returns", *server(stack))
+    result = ruche("push", str(absolute), "--agent", "returns", *server(stack))
 
     assert result.exit_code == 1
     line = next(
         n
-        for n, text in enumerate(RETAIL.read_text().splitlines(), 1)
+        for n, text in enumerate(absolute.read_text().splitlines(), 1)
         if "url: http://127.0.0.1:8765/tools/lookup_order" in text
     )
     assert f"retail-returns.yaml:{line}: tools[0].url:" in result.stderr
@@ -177,3 +192,7 @@ def test_pull_of_a_folder_bundle_round_trips(stack: Stack, tmp_path: Path) -> No
     result = ruche("diff", str(tmp_path / "single.yaml"), "--agent", "returns", *server(stack))
 
     assert "no changes" in result.stdout
+    assert result.exit_code == 0
+    # A folder is published as its merged document: pull gives canonical YAML of it.
+    pulled = ruche("pull", "returns", *server(stack)).stdout
+    assert parse_bundle(yaml.safe_load(pulled)) == parse_bundle(yaml.safe_load(RETAIL.read_text()))

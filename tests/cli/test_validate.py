@@ -100,8 +100,9 @@ def test_a_folder_of_files_forms_one_bundle_merged_by_top_level_key(tmp_path: Pa
     result = ruche("validate", str(tmp_path))
 
     assert result.exit_code == 0, result.output
-    counts = (f"({len(document['rules'])} rules, 1 scenario, {len(document['templates'])} templates, "
-              f"2 tools, {len(document['fields'])} fields)")
+    counts = (f"({len(document['rules'])} rules, {len(document['scenarios'])} scenarios, "
+              f"{len(document['templates'])} templates, {len(document['tools'])} tools, "
+              f"{len(document['fields'])} fields)")
     assert counts in result.stdout
 
 

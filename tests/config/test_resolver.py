@@ -210,3 +210,11 @@ def test_channels_that_render_no_markdown_default_to_plain_text_and_a_layer_can_
                                 scenario_id=None, step_id=None))
     assert (twilio.config.response.format, twilio.config.response.max_length) == ("plain", 160)
     assert twilio.provenance["response.format"] == "channel"
+
+
+def test_tools_base_url_comes_from_the_environment_and_only_platform_tenant_and_agent_set_it() -> None:
+    layer = platform_layer_from_env({"RUCHE_TOOLS_BASE_URL": "http://127.0.0.1:9000"})
+    assert resolve([(Layer.PLATFORM, layer)]).config.tools.base_url == "http://127.0.0.1:9000"
+    assert validate_layer({"tools": {"base_url": "https://tools.example.com"}}, Layer.AGENT) == []
+    problems = validate_layer({"tools": {"base_url": "https://tools.example.com"}}, Layer.CHANNEL)
+    assert [path for path, _ in problems] == ["config.tools.base_url"]

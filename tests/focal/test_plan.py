@@ -113,7 +113,7 @@ def test_suggestions_come_from_selected_rules_and_the_current_step() -> None:
     plan = plan_for(bundle, ["r1"], scenario=at_step())
 
     assert [t.id for t in plan.suggestions] == ["rule_s", "step_s", "scoped_s"]
-    assert plan.draft == "From rule"
+    assert plan.draft == "From rule From step Scoped"
 
 
 def test_instructions_are_the_selected_rule_actions_highest_priority_first() -> None:
@@ -122,7 +122,7 @@ def test_instructions_are_the_selected_rule_actions_highest_priority_first() -> 
     plan = plan_for(a_bundle(rules=rules), ["a", "b"])
 
     assert plan.instructions == ("apologise", "be brief")
-    assert plan.draft == "I'm sorry about that. Be brief."
+    assert "apologise" not in plan.draft.lower() and "brief" not in plan.draft.lower()  # for a model only
 
 
 def test_missing_fields_become_a_question_using_field_descriptions() -> None:
@@ -152,11 +152,11 @@ def test_a_completed_scenario_asks_for_nothing() -> None:
     assert plan.ask_fields == ()
 
 
-def test_the_step_instruction_is_the_draft_when_nothing_else_is_planned() -> None:
+def test_the_step_instruction_is_never_the_draft() -> None:
+    # It used to be recited to the customer ("Thank the user."): it is an instruction to a model.
     bundle = a_bundle(scenarios=[a_scenario("returns", steps=[a_step("s1", instruction="thank the user")])])
 
-    assert plan_for(bundle, scenario=at_step()).draft == "Thank you."
-    assert plan_for(a_bundle()).draft == "How can I help you?"
+    assert "thank" not in plan_for(bundle, scenario=at_step()).draft.lower()
 
 
 def test_hard_rules_are_selected_hard_constraints_plus_global_ones_without_duplicates() -> None:
@@ -245,4 +245,4 @@ def test_guardrails_and_asks_in_rule_actions_are_not_recited_to_the_user() -> No
              a_rule("b", action="ask for the order number", priority=8),
              a_rule("c", action="tell the customer that the customer's parcel ships tomorrow")]
     plan = plan_for(a_bundle(rules=rules), ["a", "b", "c"])
-    assert plan.draft == "Your parcel ships tomorrow."
+    assert "parcel" not in plan.draft and "order number" not in plan.draft

@@ -186,3 +186,23 @@ def test_scenarios_are_scored_best_first_whatever_the_scope() -> None:
     assert [item.score for item in found.scenarios] == sorted(
         (item.score for item in found.scenarios), reverse=True
     )
+
+
+def test_an_example_phrasing_lifts_its_rule_or_scenario_and_a_bundle_without_examples_is_unchanged() -> None:
+    plain = a_rule("hours", condition="the customer asks about opening times")
+    with_examples = a_rule("hours", condition="the customer asks about opening times",
+                           examples=["are you around on sundays", "when can I drop by the shop"])
+    scenarios = [a_scenario("returns", condition="the user wants to return an item",
+                            examples=["I need to send back something I bought"]),
+                 a_scenario("cancel", condition="the user wants to cancel an order")]
+    index, embedder = index_of([plain])
+    lifted_index, lifted_embedder = index_of([with_examples], scenarios=scenarios)
+
+    before = ask(index, embedder, "are you around on sundays")
+    after = ask(lifted_index, lifted_embedder, "are you around on sundays")
+    assert after.rules[0].score > max([item.score for item in before.rules], default=0.0) + 0.3
+    assert ask(lifted_index, lifted_embedder, "the customer asks about opening times").rules[0].score == \
+        pytest.approx(ask(index, embedder, "the customer asks about opening times").rules[0].score)
+
+    chosen = ask(lifted_index, lifted_embedder, "I need to send back something I bought").scenarios
+    assert [item.item_id for item in chosen][:1] == ["returns"] and chosen[0].score > 0.9

@@ -367,3 +367,33 @@ def test_a_timeout_of_an_irreversible_call_is_reported_as_an_error_with_unknown_
     assert (result.outcomes[0].status, len(calls)) == ("error", 1)
     assert "outcome unknown" in result.outcomes[0].error
     assert calls[0].retries == 0 and calls[0].timeout_s == 5.0
+
+
+def test_a_relative_url_is_appended_to_tools_base_url_keeping_its_path(server: ToolServer) -> None:
+    lookup = a_tool("lookup", url="/tools/lookup", inputs={"id": "order_id"})
+
+    result = run(bundle_with(lookup), rules=["r1"], known={"order_id": "A1"},
+                 config=ToolsConfig(base_url=server.url + "/v2/"))
+
+    assert result.outcomes[0].status == "ok"
+    assert [call[0] for call in server.calls] == ["/v2/tools/lookup"]
+
+
+def test_a_relative_url_without_tools_base_url_is_refused_and_nothing_is_called(server: ToolServer) -> None:
+    lookup = a_tool("lookup", url="/tools/lookup", inputs={"id": "order_id"})
+
+    result = run(bundle_with(lookup), rules=["r1"], known={"order_id": "A1"})
+
+    [outcome] = result.outcomes
+    assert (outcome.status, outcome.attempts) == ("error", 1)  # refused: not retried
+    assert "tools.base_url" in outcome.error
+    assert server.calls == []
+
+
+def test_an_absolute_url_ignores_tools_base_url(server: ToolServer) -> None:
+    lookup = tool(server, "lookup", inputs={"id": "order_id"})
+
+    run(bundle_with(lookup), rules=["r1"], known={"order_id": "A1"},
+        config=ToolsConfig(base_url="https://tools.example.com"))
+
+    assert [call[0] for call in server.calls] == ["/lookup"]

@@ -9,9 +9,9 @@ import pytest
 
 from chalicelib.domain.config import Config, LlmConfig, LlmTasks, TaskModel
 from chalicelib.domain.interlocutor import FieldDefinition
+from chalicelib.focal.extract import extract_values
 from chalicelib.focal.types import Retrieved, ScoredItem, TurnContext
 from chalicelib.focal.understand import heuristic_understanding, understand
-from chalicelib.focal.understand_offline import extract_values
 from chalicelib.providers.llm import LlmRequest, LlmResponse, ProviderError
 from tests.focal.factories import (
     a_bundle,
@@ -129,17 +129,26 @@ def test_the_prompt_holds_the_schema_mask_and_never_a_stored_pii_value() -> None
     assert set(request.json_schema["properties"]["values"]["properties"]) == {"email", "plan", "order_id"}
 
 
-def test_an_active_scenario_offers_its_step_transitions_instead_of_scenarios() -> None:
+def test_an_active_scenario_offers_its_step_transitions_and_the_other_scenarios_to_switch_to() -> None:
     llm = RecordingLlm(answer())
     ctx = context(
         "it is broken", session=a_session(scenario="returns", step="reason", pending_tool="refund_tool")
     )
-    understand(ctx, found(scenarios={"cancel": 0.9}), llm)
+    understand(ctx, found(scenarios={"cancel": 0.9, "returns": 0.5}), llm)
     system = llm.requests[0].messages[0].content
     assert "returns/reason/0" in system and "returns/reason/2" in system
     assert "returns/reason/1" not in system  # an expression transition is the engine's to evaluate
-    assert "the user wants to cancel an order" not in system
+    # The other scenario is offered (the user may change their mind); the active one is not.
+    assert '"candidate_scenarios": [{"id": "cancel"' in system
+    assert '{"id": "returns", "condition"' not in system
     assert '"tool": "refund_tool"' in system
+
+
+def test_a_model_may_switch_from_the_active_scenario_to_an_offered_one() -> None:
+    llm = RecordingLlm(answer(scenario_signal="start", scenario_id="cancel"))
+    ctx = context("actually cancel it instead", session=a_session(scenario="returns", step="reason"))
+    understood = understand(ctx, found(scenarios={"cancel": 0.9}), llm)
+    assert (understood.scenario_signal, understood.scenario_id) == ("start", "cancel")
 
 
 def test_model_settings_come_from_the_understanding_task_then_the_llm_defaults() -> None:
@@ -277,7 +286,8 @@ def test_heuristic_reads_a_pattern_field_inside_the_message_before_numbers() -> 
         "quantity": "3",
     }
     inside = a_field("ref", pattern=r"R\d{3}")
-    assert extract("ref:R123/x", inside) == {"ref": "R123"}
+    assert extract("ref:R123, thanks", inside) == {"ref": "R123"}
+    assert extract("ref:R123/x or xR123", inside) == {}  # inside longer tokens: not the field's value
 
 
 def test_heuristic_assigns_numbers_by_field_name_when_there_are_several() -> None:

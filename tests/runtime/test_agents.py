@@ -98,3 +98,15 @@ def test_agents_are_listed_in_id_order(svc: Services) -> None:
         agents.publish(svc, "t1", agent_id, a_bundle())
     assert agents.list_agents(svc, "t1") == [{"agent_id": "a", "version": 1}, {"agent_id": "b", "version": 1}]
     assert agents.list_agents(svc, "t2") == []
+
+
+def test_relative_tool_urls_are_checked_against_the_agents_tools_base_url_when_it_sets_one() -> None:
+    document = a_bundle()
+    document["tools"][0]["url"] = "/tools/lookup"
+    agents.check_network(parse_bundle(document), allow_private=False)  # checked at call time instead
+
+    document["agent"]["config"] = {"tools": {"base_url": "http://10.0.0.5/api"}}
+    with pytest.raises(InvalidInput) as caught:
+        agents.check_network(parse_bundle(document), allow_private=False)
+    assert sorted(error["path"] for error in caught.value.details["errors"]) == [
+        "agent.config.tools.base_url", "tools[0].url"]
