@@ -279,6 +279,14 @@ def post_turn(agent_id: str) -> Response:
     return json_response(reply.model_dump(mode="json"))
 
 
+@app.route(f"{AGENT}/sessions", methods=["GET"])
+@api_call
+def list_sessions(agent_id: str) -> Response:
+    request = _request()
+    where = sessions.session_filter(request.query_params)
+    return json_response(sessions.list_sessions(services(), tenant_of(request), agent_id, page_of(request), where))
+
+
 @app.route(AGENT + "/sessions/{session_id}/turns", methods=["GET"])
 @api_call
 def session_turns(agent_id: str, session_id: str) -> Response:

@@ -133,6 +133,8 @@ ROUTES: tuple[Route, ...] = (
         headers=("Idempotency-Key",),
         conflicts=True,
     ),
+    Route(f"{_AGENT}/sessions", "GET", "The agent's sessions, newest first (filter: fallback, handoff, scenario)",
+          query=("limit", "cursor", "fallback", "handoff", "scenario")),
     Route(
         f"{_AGENT}/sessions/{{session_id}}/turns",
         "GET",

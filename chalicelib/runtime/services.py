@@ -50,6 +50,7 @@ from chalicelib.stores.ports import (
     TenantStore,
     TurnReads,
 )
+from chalicelib.stores.session_index import DynamoSessionIndex
 
 if TYPE_CHECKING:
     import redis
@@ -168,6 +169,11 @@ class Services:
     @functools.cached_property
     def sessions(self) -> SessionStore:
         return DynamoSessionStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def session_index(self) -> DynamoSessionIndex:
+        """An agent's sessions, newest first (the console's list)."""
+        return DynamoSessionIndex(self.dynamodb, self.settings.table)
 
     @functools.cached_property
     def inbox(self) -> SessionInbox:

@@ -31,6 +31,7 @@ from chalicelib.stores.field_versions import (
     read_field_heads,
 )
 from chalicelib.stores.ports import Page, TranscriptMessage, TurnCommit
+from chalicelib.stores.session_index import session_index_update, started_at
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -88,7 +89,7 @@ class DynamoSessionStore:
                 session_id=new_id("ses"),
                 key=key,
                 interlocutor_id=interlocutor_id,
-                created_at=iso(now_s),
+                created_at=started_at(now_s),  # milliseconds: the session index sorts by it
                 updated_at=iso(now_s),
                 last_activity_s=now_s,
             )
@@ -226,6 +227,7 @@ class DynamoSessionStore:
                     session_key_hash(session.key),
                 )
             )
+        result.append(session_index_update(self._table, session, record))  # the console's session list
         for index, message in enumerate(commit.transcript):
             item = {
                 "pk": it.s(session_pk),

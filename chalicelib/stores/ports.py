@@ -17,6 +17,7 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#S#<session>               TURN#<n:08d>                a turn record
     T#<tenant>#S#<session>               MSG#<n:08d>#<role>          the transcript
     T#<tenant>#SK#<session key hash>     ACTIVE                      the session key's open session
+    T#<tenant>#AS#<agent>                SES#<started_at>#<session>  the agent's session index (session_index.py)
     T#<tenant>#I#<interlocutor>          PROFILE                     the interlocutor
     T#<tenant>#I#<interlocutor>          F#<field>#V#<version:06d>   a field value version
     T#<tenant>#I#<interlocutor>          IDENT#<channel>#<user>      an identity (for listing)
