@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response, SQSEvent
 
-from chalicelib.api import admin, channels, event_endpoints, sessions
+from chalicelib.api import admin, channels, console, event_endpoints, sessions
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import base_url_of, body_of, model_of, page_of, parse_flag, query_of, require_admin, tenant_of
@@ -391,6 +391,21 @@ def webchat_messages(binding_id: str) -> Response:
 def webchat_page(binding_id: str) -> Response:
     html = webchat_page_html(services(), binding_id)
     return Response(body=html, status_code=200, headers={"Content-Type": "text/html; charset=utf-8"})
+
+
+# --- the operator console (a page; it asks for a tenant key and calls the API above) -------------
+@app.route("/v1/console", methods=["GET"])
+@api_call
+def console_page() -> Response:
+    found = console.page()
+    return Response(body=found.body, status_code=200, headers=console.console_headers(found.content_type))
+
+
+@app.route("/v1/console/{asset}", methods=["GET"])
+@api_call
+def console_asset(asset: str) -> Response:
+    found = console.asset(asset)
+    return Response(body=found.body, status_code=200, headers=console.console_headers(found.content_type))
 
 
 # --- the turn queue ---------------------------------------------------------------------------------

@@ -52,6 +52,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/webhooks/webchat/{binding_id}/messages", "GET", "A webchat visitor's transcript", auth="none",
           query=("after",), headers=("X-Visitor-Token",)),
     Route("/v1/webhooks/webchat/{binding_id}/page", "GET", "A page for trying the agent in a browser", auth="none"),
+    Route("/v1/console", "GET", "The operator console page (it asks for a tenant key)", auth="none"),
+    Route("/v1/console/{asset}", "GET", "A script, style sheet or image of the console page", auth="none"),
     Route(
         "/v1/tenants",
         "POST",
