@@ -62,7 +62,7 @@ class World:
 
     @property
     def console_url(self) -> str:
-        return f"{self.stack.api_url}/v1/console"
+        return self.stack.banner_value("Console")  # the URL `make run` prints
 
     def call(self, method: str, path: str, key: str | None = None, body: Any = None) -> Any:
         headers = {"Authorization": f"Bearer {key or self.stack.tenant_key}"}
@@ -146,6 +146,7 @@ def console(browser: Browser, world: World) -> Iterator[Console]:
 
 
 def test_the_page_is_served_with_headers_that_forbid_inline_script_sniffing_and_framing(world: World) -> None:
+    assert world.console_url == f"{world.stack.api_url}/v1/console"
     response = requests.get(world.console_url, timeout=10)
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
     policy = response.headers["Content-Security-Policy"]
