@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response, SQSEvent
 
-from chalicelib.api import admin, channels, console, event_endpoints, sessions
+from chalicelib.api import admin, channels, console, event_endpoints, sessions, usage
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import base_url_of, body_of, model_of, page_of, parse_flag, query_of, require_admin, tenant_of
@@ -190,6 +190,32 @@ def resolved_config(agent_id: str) -> Response:
         step_id=query_of(request, "step"),
     )
     return json_response(resolved.to_json())
+
+
+# --- usage and insights ----------------------------------------------------------------------------
+@app.route("/v1/usage", methods=["GET"])
+@api_call
+def tenant_usage() -> Response:
+    request = _request()
+    return json_response(usage.tenant_usage(services(), tenant_of(request), query_of(request, "from"),
+                                            query_of(request, "to"), query_of(request, "agent_id")))
+
+
+@app.route("/v1/tenants/{tenant_id}/usage", methods=["GET"])
+@api_call
+def admin_usage(tenant_id: str) -> Response:
+    request = _request()
+    require_admin(request)
+    return json_response(usage.admin_usage(services(), tenant_id, query_of(request, "from"),
+                                           query_of(request, "to"), query_of(request, "agent_id")))
+
+
+@app.route(f"{AGENT}/insights", methods=["GET"])
+@api_call
+def agent_insights(agent_id: str) -> Response:
+    request = _request()
+    return json_response(usage.agent_insights(services(), tenant_of(request), agent_id, query_of(request, "from"),
+                                              query_of(request, "to")))
 
 
 # --- channel bindings -----------------------------------------------------------------------------

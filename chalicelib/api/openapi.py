@@ -107,6 +107,12 @@ ROUTES: tuple[Route, ...] = (
         "The resolved config of a turn position, with provenance",
         query=("channel", "scenario", "step"),
     ),
+    Route("/v1/usage", "GET", "Usage counters per day and agent, with totals (at most 92 days)",
+          query=("from", "to", "agent_id")),
+    Route("/v1/tenants/{tenant_id}/usage", "GET", "A tenant's usage, for the platform admin", auth="admin",
+          query=("from", "to", "agent_id")),
+    Route(f"{_AGENT}/insights", "GET", "Fallback and regeneration rates, violations, rules, scenario funnel, "
+          "unmatched turns (at most 92 days)", query=("from", "to")),
     Route(f"{_AGENT}/channels", "POST", "Bind a messaging channel", body=BindingCreate, status=201),
     Route(f"{_AGENT}/channels", "GET", "The agent's channel bindings", query=("limit", "cursor")),
     Route(f"{_AGENT}/channels/{{binding_id}}", "PUT", "Update a binding", body=BindingUpdate),

@@ -151,7 +151,7 @@ def _silent_turn(svc: Services, published: PublishedBundle, session: Session, me
         turn_id=turn_id, session_id=session.session_id, tenant_id=published.tenant_id,
         agent_id=published.agent_id, agent_version=published.version, interlocutor_id=session.interlocutor_id,
         turn_number=turn_number, channel=channel, message=mask_text(message, fields, session.variables),
-        reply="", outcome=outcome, created_at=stamp,
+        reply="", outcome=outcome, created_at=stamp, kind="silent",
     )
     after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
                                        "updated_at": stamp, "last_activity_s": now_s})

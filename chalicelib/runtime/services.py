@@ -37,6 +37,7 @@ from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
 from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
+from chalicelib.stores.dynamo_usage import DynamoUsageStore
 from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
 from chalicelib.stores.ports import (
     BindingStore,
@@ -144,6 +145,11 @@ class Services:
     @functools.cached_property
     def turn_reads(self) -> TurnReads:
         return DynamoTurnReads(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def usage(self) -> DynamoUsageStore:
+        """Usage and insight counters, written by the turn commit, read by day range."""
+        return DynamoUsageStore(self.dynamodb, self.settings.table)
 
     @functools.cached_property
     def bundle_cache(self) -> BundleCache:

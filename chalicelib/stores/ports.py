@@ -24,6 +24,8 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#ID#<channel>#<user>       IDENTITY                    identity -> interlocutor
     T#<tenant>#DEDUPE#<channel>          <provider message id>       inbound dedupe marker (TTL)
     T#<tenant>#RATE                      W#<minute>                  rate-limit counter, Redis down (TTL)
+    T#<tenant>#USAGE#<shard>             D#<day>#A#<agent>           an agent's day: usage + insights
+    T#<tenant>#USAGE#<shard>             M#<yyyy-mm>                 the tenant's month (quotas)
     APIKEY#<sha256>                      APIKEY                      key hash -> tenant, key id
     BINDING#<binding_id>                 BINDING                     binding -> tenant, agent
 """
@@ -39,6 +41,7 @@ from chalicelib.domain.interlocutor import FieldValue, InterlocutorData, ValueSo
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.domain.tenant import ApiKey, Tenant
 from chalicelib.domain.turn import TurnRecord
+from chalicelib.domain.usage import MonthUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,13 +167,15 @@ class TurnStart:
     tenant_layer: dict[str, Any]
     interlocutor_id: str | None  # None: first contact of this channel user
     session_id: str | None  # the session key's open-session pointer, if any
+    month: MonthUsage = field(default_factory=MonthUsage)  # the tenant's turns and tokens this UTC month (quotas)
 
 
 class TurnReads(Protocol):
     """The reads of a warm turn, batched: DESIGN.md §7 allows 3 DynamoDB round trips in all."""
 
-    def start(self, key: SessionKey) -> TurnStart:
-        """Agent head, tenant config layer, channel identity and session pointer: one round trip."""
+    def start(self, key: SessionKey, now_s: float | None = None) -> TurnStart:
+        """Agent head, tenant config layer, channel identity, session pointer and the month's
+        usage: one round trip."""
     def session_and_data(self, tenant_id: str, session_id: str, interlocutor_id: str,
                          now_s: float) -> tuple[Session | None, InterlocutorData | None]:
         """The session and the interlocutor's live values: one round trip."""
