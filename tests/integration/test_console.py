@@ -8,6 +8,7 @@ own browsers are not used). RUCHE_CONSOLE_SCREENSHOTS=docs/console refreshes the
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -219,6 +220,35 @@ def test_the_try_it_panel_sends_a_message_and_shows_the_reply_with_its_explanati
     listed = console.world.call("GET", f"/v1/agents/{TRY}/sessions")["sessions"]
     assert [row["session_id"] for row in listed] == [session_id]  # the panel's turn is a real session
     console.shot("try-it")
+    assert console.console_errors == []
+
+
+def test_the_numbers_chart_the_days_turns_and_fallbacks_and_name_the_violated_rule(console: Console) -> None:
+    from playwright.sync_api import expect
+
+    session = console.world.fallback_session
+    day = console.world.call("GET", f"/v1/agents/{DESK}/sessions/{session}/turns")["turns"][0]["created_at"][:10]
+    console.open("#/numbers")
+    console.sign_in()
+    page = console.page
+    week_before = (dt.date.fromisoformat(day) - dt.timedelta(days=6)).isoformat()
+    page.fill("#range input[name=from]", week_before)
+    page.fill("#range input[name=to]", day)
+    page.select_option("#range select[name=agent]", DESK)
+    page.click("#range button[type=submit]")
+    expect(page.locator("#usage .totals")).to_contain_text(f"({week_before} to {day})")
+    expect(page.locator("#chart-turns g.day")).to_have_count(7)
+    today = f"g.day[data-date='{day}'] rect.bar"
+    turns = page.locator(f"#chart-turns {today}")
+    expect(turns).to_have_attribute("data-value", "2")  # the two turns of the fixture's two sessions
+    assert float(turns.get_attribute("height") or 0) > 0
+    expect(page.locator(f"#chart-fallback {today}")).to_have_attribute("data-value", "50")  # 1 of 2 turns
+    expect(page.locator(f"#chart-regeneration {today}")).to_have_attribute("data-value", "100")  # 2 per 2 turns
+    expect(page.locator("#chart-tokens figcaption")).to_contain_text("(tokens)")
+    expect(page.locator("#chart-turns .tick text").last).to_have_text("2")  # the y axis tops at the tallest bar
+    expect(page.locator("#chart-violations .rank")).to_contain_text("no_guarantees")
+    expect(page.locator("#chart-violations .rank")).to_contain_text("3 drafts")
+    console.shot("numbers")
     assert console.console_errors == []
 
 

@@ -7,12 +7,13 @@ import {h, s} from "./dom.js";
 const WIDTH = 640, HEIGHT = 240;
 const PAD = {left: 56, right: 12, top: 12, bottom: 40};
 
-/** A round axis maximum and its ticks for values up to `top` (0, 1, 2, 5 × 10^n steps). */
-export function ticks(top, count = 4) {
+/** Round ticks from 0 up to at least `top` (steps of 1, 2, 2.5 or 5 × 10^n; whole steps for counts). */
+export function ticks(top, {count = 4, integer = false} = {}) {
   if (!(top > 0)) return [0, 1];
   const raw = top / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map(m => m * magnitude).find(candidate => candidate >= raw);
+  let step = [1, 2, 2.5, 5, 10].map(m => m * magnitude).find(candidate => candidate >= raw);
+  if (integer && !Number.isInteger(step)) step = step < 1 ? 1 : Math.ceil(step / 5) * 5;
   const result = [];
   for (let value = 0; value <= top + step * 0.999; value += step) result.push(Number(value.toPrecision(12)));
   return result;
@@ -20,11 +21,11 @@ export function ticks(top, count = 4) {
 
 /**
  * Daily bars. series: [{name, className, values: [number per label]}], stacked in order.
- * format(value) writes axis ticks and tooltips (units included).
+ * format(value) writes axis ticks and tooltips (units included); integer: counts, whole ticks only.
  */
-export function dailyBars({id, title, labels, series, format}) {
+export function dailyBars({id, title, labels, series, format, integer = false}) {
   const totals = labels.map((_, i) => series.reduce((sum, one) => sum + (one.values[i] || 0), 0));
-  const axis = ticks(Math.max(...totals, 0));
+  const axis = ticks(Math.max(...totals, 0), {integer});
   const top = axis[axis.length - 1];
   const plotW = WIDTH - PAD.left - PAD.right, plotH = HEIGHT - PAD.top - PAD.bottom;
   const y = value => PAD.top + plotH - (top ? (value / top) * plotH : 0);
@@ -65,7 +66,7 @@ export function dailyBars({id, title, labels, series, format}) {
 export function rankBars({id, title, items, unit}) {
   if (!items.length) return h("figure", {id, class: "chart-box"}, h("figcaption", {}, title), h("p", {class: "none"}, "None in this period."));
   const rowH = 24, labelW = 180, width = WIDTH, height = rowH * items.length + 24;
-  const top = ticks(Math.max(...items.map(item => item.value)));
+  const top = ticks(Math.max(...items.map(item => item.value)), {integer: true});
   const max = top[top.length - 1];
   const x = value => labelW + (max ? (value / max) * (width - labelW - 60) : 0);
   return h("figure", {id, class: "chart-box"}, h("figcaption", {}, title),

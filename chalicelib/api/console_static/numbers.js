@@ -35,19 +35,22 @@ export async function showNumbers(view) {
     replace(usage, message("info", "This tenant has no agents yet: there is nothing to count."));
     return;
   }
+  let latest = 0;  // a slow answer to an earlier "Show" must not overwrite a later one
   const load = () => {
     const from = form.elements.from.value, to = form.elements.to.value, agent = form.elements.agent.value;
-    return Promise.all([showUsage(usage, from, to, agent), showInsights(insights, from, to, agent)]);
+    const mine = ++latest;
+    const into = section => (...children) => { if (mine === latest) replace(section, ...children); };
+    return Promise.all([showUsage(into(usage), from, to, agent), showInsights(into(insights), from, to, agent)]);
   };
   form.addEventListener("submit", event => { event.preventDefault(); guard(load)(); });
   await load();
 }
 
-async function showUsage(section, from, to, agentId) {
-  replace(section, message("info", "Loading usage…"));
+async function showUsage(show, from, to, agentId) {
+  show(message("info", "Loading usage…"));
   const params = new URLSearchParams({from, to});
   if (agentId) params.set("agent_id", agentId);
-  const found = await optional(() => call(`usage?${params}`), section, "Usage figures");
+  const found = await optional(() => call(`usage?${params}`), show, "Usage figures");
   if (!found) return;
   const labels = daysBetween(from, to);
   const byDay = Object.fromEntries(labels.map(day => [day, {turns: 0, prompt_tokens: 0, completion_tokens: 0,
@@ -61,37 +64,38 @@ async function showUsage(section, from, to, agentId) {
   const rate = (count, turns) => (turns ? count / turns : 0);
   const totals = found.totals;
   const whole = n => String(Math.round(n));
+  const pct = n => `${Number(n.toFixed(1))} %`;
   const tokens = n => (n >= 10_000 ? `${(n / 1000).toFixed(0)}k` : whole(n));
-  replace(section,
+  show(
     h("p", {class: "totals"}, `${totals.turns} turns · ${totals.llm_calls} LLM calls · ` +
       `${totals.prompt_tokens + totals.completion_tokens} tokens · ${totals.fallbacks} fallbacks · ` +
       `${totals.regenerations} regenerations · ${totals.handoffs} handoffs (${from} to ${to})`),
     h("div", {class: "charts"},
-      dailyBars({id: "chart-turns", title: "Turns per day (turns)", labels, format: whole,
+      dailyBars({id: "chart-turns", title: "Turns per day (turns)", labels, format: whole, integer: true,
                  series: [{name: "turns", values: days.map(d => d.turns)}]}),
-      dailyBars({id: "chart-tokens", title: "Tokens per day (tokens)", labels, format: tokens,
+      dailyBars({id: "chart-tokens", title: "Tokens per day (tokens)", labels, format: tokens, integer: true,
                  series: [{name: "prompt", values: days.map(d => d.prompt_tokens)},
                           {name: "completion", className: "second", values: days.map(d => d.completion_tokens)}]}),
-      dailyBars({id: "chart-fallback", title: "Fallback rate (% of turns)", labels, format: v => `${whole(v)} %`,
+      dailyBars({id: "chart-fallback", title: "Fallback rate (% of turns)", labels, format: pct,
                  series: [{name: "fallback rate", className: "bad", values: days.map(d => 100 * rate(d.fallbacks, d.turns))}]}),
       dailyBars({id: "chart-regeneration", title: "Regeneration rate (regenerations per 100 turns)", labels,
-                 format: v => `${whole(v)} %`,
+                 format: pct,
                  series: [{name: "regeneration rate", className: "warn",
                            values: days.map(d => 100 * rate(d.regenerations, d.turns))}]})));
 }
 
-async function showInsights(section, from, to, agentId) {
+async function showInsights(show, from, to, agentId) {
   if (!agentId) {
-    replace(section, message("info", "Choose one agent to see its insights (violated rules, scenario funnel)."));
+    show(message("info", "Choose one agent to see its insights (violated rules, scenario funnel)."));
     return;
   }
-  replace(section, message("info", "Loading insights…"));
-  const found = await optional(() => call(`agents/${enc(agentId)}/insights?from=${from}&to=${to}`), section,
+  show(message("info", "Loading insights…"));
+  const found = await optional(() => call(`agents/${enc(agentId)}/insights?from=${from}&to=${to}`), show,
                                "Insights");
   if (!found) return;
   const violated = found.violations.slice().sort((a, b) => b.count - a.count).slice(0, 10);
   const applied = found.rules_applied.slice().sort((a, b) => b.count - a.count).slice(0, 10);
-  replace(section, h("h2", {}, `Insights for ${agentId}`),
+  show(h("h2", {}, `Insights for ${agentId}`),
     h("p", {class: "totals"}, `${found.turns} turns · fallback rate ${percent(found.fallback_rate)} · ` +
       `regeneration rate ${percent(found.regeneration_rate)}`),
     h("div", {class: "charts"},
@@ -113,15 +117,16 @@ async function showInsights(section, from, to, agentId) {
       : null);
 }
 
-/** The answer, or null after writing why into `section` (an API without that endpoint, a bad range). */
-async function optional(load, section, what) {
+/** The answer, or null after showing why (an API without that endpoint, a bad range). */
+async function optional(load, show, what) {
   try {
     return await load();
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) throw error;
-    const reason = error instanceof ApiError && [403, 404].includes(error.status)
-      ? `${what} are not available from this API (HTTP ${error.status}).` : `${what}: ${error.message}`;
-    replace(section, message("error", reason));
+    // chalice local answers an unknown route 403: an API without the usage routes.
+    const reason = error instanceof ApiError && error.status === 403
+      ? `${what} are not available from this API (HTTP 403).` : `${what}: ${error.message}`;
+    show(message("error", reason));
     return null;
   }
 }
