@@ -49,6 +49,8 @@ def desk_bundle(name: str = "Desk") -> dict[str, Any]:
              "action": "tell the customer that we guarantee delivery tomorrow"},
             {"id": "no_guarantees", "condition": "any reply", "action": "never guarantee anything",
              "hard_constraint": True, "expression": 'not contains(reply, "guarantee")'},
+            {"id": "human", "condition": "the customer asks to speak to a human person",
+             "action": "tell the customer a colleague will take over", "handoff": True},
         ],
     }
 
@@ -59,6 +61,7 @@ class World:
 
     stack: LocalStack
     fallback_session: str
+    handoff_session: str
     gone_session: str
 
     @property
@@ -79,16 +82,19 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(local_stack: LocalStack) -> World:
-    probe = World(local_stack, "", "")
+    probe = World(local_stack, "", "", "")
     for agent_id in (DESK, TRY, ROLL, GONE):
         probe.call("PUT", f"/v1/agents/{agent_id}", body=desk_bundle())
     probe.call("PUT", f"/v1/agents/{ROLL}", body=desk_bundle("Desk, second edition"))  # v2: rollback has a target
-    probe.turn(DESK, "ana", "hello")
+    handed = probe.turn(DESK, "ana", "I want to speak to a human person")
+    assert handed["outcome"]["handoff"]
+    probe.call("POST", f"/v1/agents/{DESK}/turns",
+               body={"user_id": "ana", "message": "hello?", "session_id": handed["session_id"]})
     fell_back = probe.turn(DESK, "bob", "when does the delivery arrive?")
     assert fell_back["outcome"]["fallback_used"] and fell_back["outcome"]["regeneration_attempts"] == 2
     gone = probe.turn(GONE, "cid", "hello")
     probe.call("DELETE", f"/v1/agents/{GONE}")
-    return World(local_stack, fell_back["session_id"], gone["session_id"])
+    return World(local_stack, fell_back["session_id"], handed["session_id"], gone["session_id"])
 
 
 @dataclass
@@ -107,10 +113,10 @@ class Console:
         self.page.fill("#key", key or self.world.stack.tenant_key)
         self.page.click("#login-form button[type=submit]")
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, *, full_page: bool = False) -> None:
         folder = os.environ.get("RUCHE_CONSOLE_SCREENSHOTS")
         if folder:
-            self.page.screenshot(path=str(Path(folder) / f"{name}.png"))
+            self.page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=full_page)
 
     def unexpected_console_errors(self, *refused_statuses: int) -> list[str]:
         """Console errors besides the browser's own note on an answer we provoked on purpose."""
@@ -204,6 +210,24 @@ def test_a_regenerated_reply_shows_each_violation_and_the_fallback_reason(consol
     assert console.console_errors == []
 
 
+def test_a_handed_over_session_shows_the_handoff_and_the_silent_turn_after_it(console: Console) -> None:
+    from playwright.sync_api import expect
+
+    console.open(f"#/sessions/{DESK}")
+    console.sign_in()
+    page = console.page
+    page.select_option("#session-filters select[name=handoff]", "true")
+    page.click("#session-filters button[type=submit]")
+    expect(page.locator("#sessions tbody tr")).to_have_count(1)
+    expect(page.locator("#sessions tbody tr")).to_contain_text("handoff")
+    page.click(f"#sessions a:has-text('{console.world.handoff_session}')")
+    turns = page.locator("#transcript .turn")
+    expect(turns).to_have_count(2)
+    expect(turns.first.locator(".badge", has_text="handoff")).to_be_visible()
+    expect(turns.last.locator(".msg.agent")).to_have_text("No reply: the session is handed over to a person.")
+    assert console.console_errors == []
+
+
 def test_the_try_it_panel_sends_a_message_and_shows_the_reply_with_its_explanation(console: Console) -> None:
     from playwright.sync_api import expect
 
@@ -240,15 +264,15 @@ def test_the_numbers_chart_the_days_turns_and_fallbacks_and_name_the_violated_ru
     expect(page.locator("#chart-turns g.day")).to_have_count(7)
     today = f"g.day[data-date='{day}'] rect.bar"
     turns = page.locator(f"#chart-turns {today}")
-    expect(turns).to_have_attribute("data-value", "2")  # the two turns of the fixture's two sessions
+    expect(turns).to_have_attribute("data-value", "3")  # the fixture's three turns in two sessions
     assert float(turns.get_attribute("height") or 0) > 0
-    expect(page.locator(f"#chart-fallback {today}")).to_have_attribute("data-value", "50")  # 1 of 2 turns
-    expect(page.locator(f"#chart-regeneration {today}")).to_have_attribute("data-value", "100")  # 2 per 2 turns
+    expect(page.locator(f"#chart-fallback {today}")).to_have_attribute("data-value", "33.33")  # 1 of 3 turns, %
+    expect(page.locator(f"#chart-regeneration {today}")).to_have_attribute("data-value", "66.67")  # 2 per 3 turns
     expect(page.locator("#chart-tokens figcaption")).to_contain_text("(tokens)")
-    expect(page.locator("#chart-turns .tick text").last).to_have_text("2")  # the y axis tops at the tallest bar
+    expect(page.locator("#chart-turns .tick text").last).to_have_text("3")  # the y axis tops at the tallest bar
     expect(page.locator("#chart-violations .rank")).to_contain_text("no_guarantees")
     expect(page.locator("#chart-violations .rank")).to_contain_text("3 drafts")
-    console.shot("numbers")
+    console.shot("numbers", full_page=True)
     assert console.console_errors == []
 
 

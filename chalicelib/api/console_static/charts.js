@@ -2,7 +2,7 @@
 // horizontal bars for rankings. Each has a title with its unit, a y axis with round ticks and a
 // date axis, and a <title> tooltip on every bar with its exact value.
 
-import {h, s} from "./dom.js";
+import {h, plural, s} from "./dom.js";
 
 const WIDTH = 640, HEIGHT = 240;
 const PAD = {left: 56, right: 12, top: 12, bottom: 40};
@@ -42,7 +42,7 @@ export function dailyBars({id, title, labels, series, format, integer = false}) 
       const parts = series.map(one => {
         const value = one.values[i] || 0;
         const rect = s("rect", {class: `bar ${one.className || ""}`, x, width: barW, y: y(base + value),
-                               height: y(base) - y(base + value), "data-value": value},
+                               height: y(base) - y(base + value), "data-value": Number(value.toFixed(2))},
           s("title", {}, `${label} · ${one.name}: ${format(value)}`));
         base += value;
         return rect;
@@ -62,7 +62,7 @@ export function dailyBars({id, title, labels, series, format, integer = false}) 
   return h("figure", {id, class: "chart-box"}, h("figcaption", {}, title), svg, legend);
 }
 
-/** Horizontal bars for a ranking: items [{label, value}], largest first. */
+/** Horizontal bars for a ranking: items [{label, value}], largest first; unit is singular ("turn"). */
 export function rankBars({id, title, items, unit}) {
   if (!items.length) return h("figure", {id, class: "chart-box"}, h("figcaption", {}, title), h("p", {class: "none"}, "None in this period."));
   const rowH = 24, labelW = 180, width = WIDTH, height = rowH * items.length + 24;
@@ -74,7 +74,7 @@ export function rankBars({id, title, items, unit}) {
       items.map((item, i) => s("g", {class: "rank"},
         s("text", {x: labelW - 8, y: i * rowH + 16, "text-anchor": "end"}, item.label),
         s("rect", {class: "bar", x: labelW, y: i * rowH + 4, height: rowH - 8, width: x(item.value) - labelW,
-                   "data-value": item.value}, s("title", {}, `${item.label}: ${item.value} ${unit}`)),
-        s("text", {x: x(item.value) + 6, y: i * rowH + 16}, `${item.value} ${unit}`))),
+                   "data-value": item.value}, s("title", {}, `${item.label}: ${plural(item.value, unit)}`)),
+        s("text", {x: x(item.value) + 6, y: i * rowH + 16}, plural(item.value, unit)))),
       s("line", {class: "axis", x1: labelW, x2: labelW, y1: 0, y2: rowH * items.length})));
 }

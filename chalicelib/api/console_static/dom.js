@@ -55,3 +55,8 @@ export function badge(text, kind) {
 export function message(kind, text) {
   return h("p", {class: `message ${kind}`, role: kind === "error" ? "alert" : "status"}, text);
 }
+
+/** "1 turn", "3 turns". */
+export function plural(count, word) {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}

@@ -10,6 +10,7 @@ export function replyBadges(record) {
     outcome.regeneration_attempts ? badge(`regenerated ×${outcome.regeneration_attempts}`, "warn") : null,
     outcome.fallback_used ? badge("fallback", "bad") : null,
     outcome.handoff ? badge("handoff", "info") : null,
+    record.kind === "refused" ? badge("over quota", "bad") : null,
   ];
 }
 

@@ -3,7 +3,7 @@
 // turns that matched nothing.
 
 import {ApiError, all, call, enc} from "./api.js";
-import {h, message, percent, replace, table, when} from "./dom.js";
+import {h, message, percent, plural, replace, table, when} from "./dom.js";
 import {dailyBars, rankBars} from "./charts.js";
 import {guard} from "./status.js";
 
@@ -67,9 +67,10 @@ async function showUsage(show, from, to, agentId) {
   const pct = n => `${Number(n.toFixed(1))} %`;
   const tokens = n => (n >= 10_000 ? `${(n / 1000).toFixed(0)}k` : whole(n));
   show(
-    h("p", {class: "totals"}, `${totals.turns} turns · ${totals.llm_calls} LLM calls · ` +
-      `${totals.prompt_tokens + totals.completion_tokens} tokens · ${totals.fallbacks} fallbacks · ` +
-      `${totals.regenerations} regenerations · ${totals.handoffs} handoffs (${from} to ${to})`),
+    h("p", {class: "totals"}, [plural(totals.turns, "turn"), plural(totals.llm_calls, "LLM call"),
+      plural(totals.prompt_tokens + totals.completion_tokens, "token"), plural(totals.fallbacks, "fallback"),
+      plural(totals.regenerations, "regeneration"), plural(totals.handoffs, "handoff")].join(" · ") +
+      ` (${from} to ${to})`),
     h("div", {class: "charts"},
       dailyBars({id: "chart-turns", title: "Turns per day (turns)", labels, format: whole, integer: true,
                  series: [{name: "turns", values: days.map(d => d.turns)}]}),
@@ -96,12 +97,12 @@ async function showInsights(show, from, to, agentId) {
   const violated = found.violations.slice().sort((a, b) => b.count - a.count).slice(0, 10);
   const applied = found.rules_applied.slice().sort((a, b) => b.count - a.count).slice(0, 10);
   show(h("h2", {}, `Insights for ${agentId}`),
-    h("p", {class: "totals"}, `${found.turns} turns · fallback rate ${percent(found.fallback_rate)} · ` +
+    h("p", {class: "totals"}, `${plural(found.turns, "turn")} · fallback rate ${percent(found.fallback_rate)} · ` +
       `regeneration rate ${percent(found.regeneration_rate)}`),
     h("div", {class: "charts"},
-      rankBars({id: "chart-violations", title: "Top violated rules (drafts that broke them)", unit: "drafts",
+      rankBars({id: "chart-violations", title: "Top violated rules (drafts that broke them)", unit: "draft",
                 items: violated.map(v => ({label: v.rule_id, value: v.count}))}),
-      rankBars({id: "chart-applied", title: "Rules applied (turns)", unit: "turns",
+      rankBars({id: "chart-applied", title: "Rules applied (turns)", unit: "turn",
                 items: applied.map(v => ({label: v.rule_id, value: v.count}))})),
     h("h3", {}, "Scenario funnel"),
     found.scenario_funnel.length

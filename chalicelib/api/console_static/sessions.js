@@ -100,8 +100,12 @@ async function agentExists(agentId) {
 }
 
 export function turnItem(record, {open = false} = {}) {
-  return h("li", {class: "turn", "data-turn": record.turn_id},
-    h("div", {class: "msg user"}, h("span", {class: "who"}, "user"), record.message),
+  const user = h("div", {class: "msg user"}, h("span", {class: "who"}, "user"), record.message);
+  if (record.kind === "silent") {  // handed over: a person has the conversation, the agent said nothing
+    return h("li", {class: "turn", "data-turn": record.turn_id}, user,
+      h("div", {class: "msg agent silent"}, "No reply: the session is handed over to a person."));
+  }
+  return h("li", {class: "turn", "data-turn": record.turn_id}, user,
     h("div", {class: "msg agent"}, h("span", {class: "who"}, `agent v${record.agent_version}`), record.reply,
       h("span", {class: "badges"}, replyBadges(record))),
     explanation(record, {open}));
