@@ -423,15 +423,13 @@ def webchat_page(binding_id: str) -> Response:
 @app.route("/v1/console", methods=["GET"])
 @api_call
 def console_page() -> Response:
-    found = console.page()
-    return Response(body=found.body, status_code=200, headers=console.console_headers(found.content_type))
+    return console.serve("index.html")
 
 
 @app.route("/v1/console/{asset}", methods=["GET"])
 @api_call
 def console_asset(asset: str) -> Response:
-    found = console.asset(asset)
-    return Response(body=found.body, status_code=200, headers=console.console_headers(found.content_type))
+    return console.serve(asset)
 
 
 # --- the turn queue ---------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from chalice.app import Response
+
 from chalicelib.domain.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "console_static"
@@ -47,9 +49,10 @@ def console_headers(content_type: str) -> dict[str, str | list[str]]:
     }
 
 
-def page() -> Asset:
-    """The console's HTML."""
-    return asset("index.html")
+def serve(name: str) -> Response:
+    """The answer for one shipped file, with the console's headers. Raises NotFound."""
+    found = asset(name)
+    return Response(body=found.body, status_code=200, headers=console_headers(found.content_type))
 
 
 def asset(name: str) -> Asset:
