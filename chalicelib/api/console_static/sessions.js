@@ -2,7 +2,7 @@
 // and one session: its transcript from the turn records (PII masked as they keep it), each reply
 // with its explanation.
 
-import {ApiError, all, call, enc} from "./api.js";
+import {all, call, enc} from "./api.js";
 import {badge, h, message, replace, when} from "./dom.js";
 import {explanation, replyBadges} from "./explain.js";
 import {guard} from "./status.js";
@@ -20,9 +20,13 @@ export async function showSessions(view, agentId) {
     location.hash = `#/sessions/${enc(event.target.value)}`;
   }}, agents.map(a => h("option", {value: a.agent_id, selected: a.agent_id === chosen}, a.agent_id)));
   if (!agents.some(a => a.agent_id === chosen)) picker.append(h("option", {value: chosen, selected: true}, chosen));
+  const scenarios = agents.some(a => a.agent_id === chosen)
+    ? ((await call(`agents/${enc(chosen)}`)).scenarios || []).map(scenario => scenario.id) : [];
   const filters = h("form", {id: "session-filters", class: "filters"},
     choice("fallback", "Fallback"), choice("handoff", "Handoff"),
-    h("label", {}, "Scenario ", h("input", {name: "scenario", size: 14, placeholder: "scenario id"})),
+    h("label", {}, "Scenario ", h("input", {name: "scenario", size: 14, placeholder: "scenario id",
+                                            list: "scenario-ids", autocomplete: "off"})),
+    h("datalist", {id: "scenario-ids"}, scenarios.map(id => h("option", {value: id}))),
     h("button", {type: "submit"}, "Filter"));
   const list = h("section", {id: "session-list"});
   replace(view, h("h1", {}, "Sessions of ", picker), filters, list);
@@ -74,10 +78,11 @@ async function listSessions(section, agentId, params, cursor, body) {
 }
 
 export async function showSession(view, agentId, sessionId) {
-  const [records, agentState] = await Promise.all([
+  const [records, agents] = await Promise.all([
     all(`agents/${enc(agentId)}/sessions/${enc(sessionId)}/turns?limit=200`, "turns"),
-    agentExists(agentId),
+    all("agents?limit=200", "agents"),
   ]);
+  const agentState = agents.some(agent => agent.agent_id === agentId);
   const heading = [h("h1", {}, `Session ${sessionId}`),
     h("p", {class: "crumbs"}, h("a", {href: `#/sessions/${enc(agentId)}`}, `← sessions of ${agentId}`))];
   const notes = [];
@@ -87,16 +92,6 @@ export async function showSession(view, agentId, sessionId) {
   }
   if (!records.length) notes.push(message("info", "This session has no turn records (yet, or any more)."));
   replace(view, ...heading, ...notes, h("ol", {class: "transcript", id: "transcript"}, records.map(turnItem)));
-}
-
-async function agentExists(agentId) {
-  try {
-    await call(`agents/${enc(agentId)}/versions?limit=1`);
-    return true;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return false;
-    throw error;
-  }
 }
 
 export function turnItem(record, {open = false} = {}) {
