@@ -9,7 +9,7 @@ from chalicelib.api.pagination import MAX_LIMIT, PageRequest, paginate
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.session import Session
 from chalicelib.runtime.services import Services
-from chalicelib.stores.session_index import SessionFilter
+from chalicelib.stores.ports import SessionFilter
 
 
 def list_sessions(services: Services, tenant_id: str, agent_id: str, page: PageRequest,

@@ -46,6 +46,7 @@ from chalicelib.stores.ports import (
     DedupeStore,
     InterlocutorStore,
     RateLimiter,
+    SessionIndex,
     SessionLock,
     SessionStore,
     TenantStore,
@@ -177,7 +178,7 @@ class Services:
         return DynamoSessionStore(self.dynamodb, self.settings.table)
 
     @functools.cached_property
-    def session_index(self) -> DynamoSessionIndex:
+    def session_index(self) -> SessionIndex:
         """An agent's sessions, newest first (the console's list)."""
         return DynamoSessionIndex(self.dynamodb, self.settings.table)
 

@@ -220,3 +220,42 @@ class RateDecision:
 class RateLimiter(Protocol):
     def check(self, tenant_id: str, limit_per_minute: int, now_s: float) -> RateDecision:
         """Count one request of the tenant in the current minute; refuse past limit_per_minute."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One row of an agent's session list (API: GET /v1/agents/{id}/sessions)."""
+
+    session_id: str
+    started_at: str
+    last_turn_at: str
+    turns: int
+    fallbacks: int
+    handoff: bool
+    scenario_id: str | None
+    channel: str
+    user_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "started_at": self.started_at, "last_turn_at": self.last_turn_at,
+                "turns": self.turns, "fallbacks": self.fallbacks, "handoff": self.handoff,
+                "scenario_id": self.scenario_id, "channel": self.channel, "user_id": self.user_id}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """None means "either": fallback=True keeps sessions where a fallback fired at least once."""
+
+    fallback: bool | None = None
+    handoff: bool | None = None
+    scenario: str | None = None
+
+
+class SessionIndex(Protocol):
+    """An agent's sessions, for the console; the turn's commit keeps it (stores/session_index.py)."""
+
+    def list(self, tenant_id: str, agent_id: str, *, limit: int, cursor: str | None = None,
+             where: SessionFilter | None = None) -> Page:
+        """Up to `limit` SessionSummary newest first, matching `where`; next_cursor continues.
+
+        Raises InvalidInput for a cursor this list did not issue."""

@@ -19,14 +19,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.session import Session
 from chalicelib.domain.turn import TurnRecord
 from chalicelib.stores import items as it
-from chalicelib.stores.ports import Page
+from chalicelib.stores.ports import Page, SessionFilter, SessionSummary
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -36,35 +35,6 @@ SK_PREFIX = "SES#"
 PHONE_CHANNELS = frozenset({"twilio", "whatsapp"})
 PHONE_MASK = "‹phone›"
 _QUERY_PAGE = 100  # items read per Query while a filter skips some
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSummary:
-    """One row of an agent's session list (API: GET /v1/agents/{id}/sessions)."""
-
-    session_id: str
-    started_at: str
-    last_turn_at: str
-    turns: int
-    fallbacks: int
-    handoff: bool
-    scenario_id: str | None
-    channel: str
-    user_id: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"session_id": self.session_id, "started_at": self.started_at, "last_turn_at": self.last_turn_at,
-                "turns": self.turns, "fallbacks": self.fallbacks, "handoff": self.handoff,
-                "scenario_id": self.scenario_id, "channel": self.channel, "user_id": self.user_id}
-
-
-@dataclass(frozen=True, slots=True)
-class SessionFilter:
-    """None means "either": fallback=True keeps sessions where a fallback fired at least once."""
-
-    fallback: bool | None = None
-    handoff: bool | None = None
-    scenario: str | None = None
 
 
 def started_at(now_s: float) -> str:
@@ -120,7 +90,8 @@ def session_index_update(table: str, session: Session, record: TurnRecord) -> Tr
 
 
 class DynamoSessionIndex:
-    """Reads the index. Raises InvalidInput for a foreign cursor; store_edge maps AWS errors to Unavailable."""
+    """SessionIndex (ports.py) on the main table. Raises InvalidInput for a foreign cursor; AWS errors
+    become Unavailable (store_edge)."""
 
     def __init__(self, client: DynamoDBClient, table: str) -> None:
         self._client, self._table = client, table
