@@ -27,6 +27,7 @@ from chalicelib.providers.tools_http import HttpToolClient
 from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.events import emit_turn_events
 from chalicelib.runtime.log import logger, turn_keys
+from chalicelib.runtime.metrics import publish_turn
 from chalicelib.runtime.quota import announce, breach_of, quota_reply
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.runtime.services import Services
@@ -78,7 +79,7 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
     turn is refused (runtime/quota.py) but committed, so the message is kept.
     Raises StaleSession if the session moved on meanwhile.
     """
-    tenant_id, now_s = published.tenant_id, time.time()
+    tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
     turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
                    turn_id=turn_id):
@@ -115,8 +116,10 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
             return None
         heads = {name: value.version for name, value in data.fields.items()}
         said = list(inbound) or [(new_id("msg"), message)]
-        return _commit(svc, published, session, result, message=message, turn_id=turn_id,
+        done = _commit(svc, published, session, result, message=message, turn_id=turn_id,
                        turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said)
+        publish_turn(done.record, (time.monotonic() - started) * 1000)  # committed turns only
+        return done
 
 
 def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
