@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
 from chalicelib.api.limits import RATE_GATE
-from chalicelib.domain.config import Layer, validate_layer
+from chalicelib.domain.config import Config, Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
 from chalicelib.domain.tenant import Tenant
@@ -49,6 +49,7 @@ def delete_tenant(services: Services, tenant_id: str) -> None:
 def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, Any]:
     """Validate and store the tenant config layer (unknown keys, restricted keys, types, URLs -> 422)."""
     problems = [(path.lstrip("."), message) for path, message in validate_layer(layer, Layer.TENANT, "")]
+    problems += _above_ceilings(layer, services.platform_config) if not problems else []
     if problems:
         raise InvalidInput.many(problems)
     if not isinstance(layer, dict):  # validate_layer reported it; this narrows the type
@@ -61,6 +62,17 @@ def put_config(services: Services, tenant_id: str, layer: object) -> dict[str, A
     services.config_store.put_tenant_layer(tenant_id, layer)
     RATE_GATE.forget(tenant_id)  # a new rate_limit.requests_per_minute applies at once here
     return layer
+
+
+def _above_ceilings(layer: object, platform: Config) -> list[tuple[str, str]]:
+    """A tenant may lower the platform's quotas, never raise them (the turn also applies the lower)."""
+    quota = layer.get("quota") if isinstance(layer, dict) else None
+    if not isinstance(quota, dict):
+        return []
+    ceilings = {"monthly_tokens": platform.quota.monthly_tokens, "monthly_turns": platform.quota.monthly_turns}
+    return [(f"quota.{name}", f"may not exceed the platform's ceiling of {ceiling}")
+            for name, ceiling in ceilings.items()
+            if ceiling is not None and isinstance(quota.get(name), int) and quota[name] > ceiling]
 
 
 def get_config(services: Services, tenant_id: str) -> dict[str, Any]:

@@ -10,12 +10,85 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
 from chalicelib.domain.usage import COUNTERS, DateRange, DayRow
 from chalicelib.runtime.services import Services
 
 MAX_SAMPLES = 5  # unmatched-turn samples in an insights answer
+
+
+class UsageCounters(BaseModel):
+    turns: int = 0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tool_calls: int = 0
+    regenerations: int = 0
+    fallbacks: int = 0
+    handoffs: int = 0
+
+
+class UsageDay(UsageCounters):
+    date: str
+    agent_id: str
+
+
+class UsageAnswer(BaseModel):
+    """GET /v1/usage and GET /v1/tenants/{tenant_id}/usage."""
+
+    days: list[UsageDay]
+    totals: UsageCounters
+
+
+class RuleCount(BaseModel):
+    rule_id: str
+    count: int
+
+
+class FunnelStep(BaseModel):
+    step_id: str
+    entered: int
+    completed: int
+    left: int
+
+
+class ScenarioFunnel(BaseModel):
+    scenario_id: str
+    steps: list[FunnelStep]
+
+
+class UnmatchedSampleOut(BaseModel):
+    turn_id: str
+    session_id: str
+    message: str = Field(description="PII masked")
+    at: str
+
+
+class Unmatched(BaseModel):
+    turns: int
+    samples: list[UnmatchedSampleOut]
+
+
+class InsightsAnswer(BaseModel):
+    """GET /v1/agents/{agent_id}/insights. Rates are per turn, 0.0 without turns."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    agent_id: str
+    from_: str = Field(alias="from")
+    to: str
+    turns: int
+    fallbacks: int
+    regenerations: int
+    fallback_rate: float
+    regeneration_rate: float
+    violations: list[RuleCount]
+    rules_applied: list[RuleCount]
+    scenario_funnel: list[ScenarioFunnel]
+    unmatched: Unmatched
 
 
 def tenant_usage(services: Services, tenant_id: str, start: str | None, end: str | None,
@@ -29,8 +102,9 @@ def tenant_usage(services: Services, tenant_id: str, start: str | None, end: str
     totals: Counter[str] = Counter()
     for row in rows:
         totals.update(row.counters)
-    return {"days": [{"date": row.date, "agent_id": row.agent_id, **row.counters} for row in rows],
-            "totals": {name: totals[name] for name in COUNTERS}}
+    answer = UsageAnswer(days=[UsageDay(date=row.date, agent_id=row.agent_id, **row.counters) for row in rows],
+                         totals=UsageCounters(**{name: totals[name] for name in COUNTERS}))
+    return answer.model_dump()
 
 
 def admin_usage(services: Services, tenant_id: str, start: str | None, end: str | None,
@@ -61,7 +135,7 @@ def insights_of(agent_id: str, days: DateRange, rows: Sequence[DayRow]) -> dict[
         extra.update(row.insights)
     turns = totals["turns"]
     samples = sorted((sample for row in rows for sample in row.samples), key=lambda sample: sample.at)
-    return {
+    return InsightsAnswer.model_validate({
         "agent_id": agent_id,
         "from": days.first.isoformat(),
         "to": days.last.isoformat(),
@@ -78,7 +152,7 @@ def insights_of(agent_id: str, days: DateRange, rows: Sequence[DayRow]) -> dict[
             "samples": [{"turn_id": sample.turn_id, "session_id": sample.session_id, "message": sample.message,
                          "at": sample.at} for sample in samples[:MAX_SAMPLES]],
         },
-    }
+    }).model_dump(by_alias=True)
 
 
 def _ranked(extra: Counter[str], prefix: str) -> list[dict[str, Any]]:

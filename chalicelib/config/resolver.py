@@ -209,7 +209,9 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """Platform overrides from the environment (read once per container by services()).
 
     RUCHE_ALLOW_PRIVATE_NETWORK -> network.allow_private; RUCHE_LLM_PROVIDER, RUCHE_LLM_BASE_URL,
-    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env. Unset means the code default.
+    RUCHE_LLM_API_KEY_ENV -> llm.provider, llm.base_url, llm.api_key_env; RUCHE_QUOTA_MONTHLY_TOKENS,
+    RUCHE_QUOTA_MONTHLY_TURNS -> quota.monthly_tokens, quota.monthly_turns (the platform's ceilings).
+    Unset means the code default.
     """
     layer: dict[str, Any] = {}
     allow = environ.get("RUCHE_ALLOW_PRIVATE_NETWORK")
@@ -226,4 +228,9 @@ def platform_layer_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     }
     if llm:
         layer["llm"] = llm
+    quota = {key: int(environ[var]) for key, var in (("monthly_tokens", "RUCHE_QUOTA_MONTHLY_TOKENS"),
+                                                     ("monthly_turns", "RUCHE_QUOTA_MONTHLY_TURNS"))
+             if environ.get(var, "").strip().isdigit()}
+    if quota:
+        layer["quota"] = quota
     return layer

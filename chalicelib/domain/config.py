@@ -97,6 +97,13 @@ class RateLimitConfig(Section):
     requests_per_minute: int = Field(default=600, ge=1)
 
 
+class QuotaConfig(Section):
+    monthly_tokens: int | None = Field(default=None, ge=1, description="prompt + completion tokens a UTC month; "
+                                       "null = unlimited; the platform's value is a ceiling a tenant may only lower")
+    monthly_turns: int | None = Field(default=None, ge=1, description="turns a UTC month; null = unlimited; "
+                                      "the platform's value is a ceiling a tenant may only lower")
+
+
 class Config(Section):
     """The resolved configuration of a turn. Every default here is the platform layer."""
 
@@ -109,6 +116,7 @@ class Config(Section):
     session: SessionConfig = SessionConfig()
     network: NetworkConfig = NetworkConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
+    quota: QuotaConfig = QuotaConfig()
 
 
 # The platform's defaults per channel, under the platform layer's own values: what the channel
@@ -125,6 +133,8 @@ RESTRICTED_KEYS: dict[str, frozenset[Layer]] = {
     "llm.api_key_env": frozenset({Layer.PLATFORM}),
     "network.allow_private": frozenset({Layer.PLATFORM}),
     "rate_limit.requests_per_minute": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "quota.monthly_tokens": frozenset({Layer.PLATFORM, Layer.TENANT}),
+    "quota.monthly_turns": frozenset({Layer.PLATFORM, Layer.TENANT}),
     "embeddings.provider": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.model": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),
     "embeddings.dimensions": frozenset({Layer.PLATFORM, Layer.TENANT, Layer.AGENT}),

@@ -186,3 +186,30 @@ class DayRow:
     def add(self, name: str, value: int) -> None:
         target = self.counters if name in self.counters else self.insights
         target[name] = target.get(name, 0) + value
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaBreach:
+    """A monthly quota the tenant has used up: which, how much, and when it resets."""
+
+    limit: str  # monthly_tokens | monthly_turns
+    quota: int
+    used: int
+    month: str  # yyyy-mm
+    reset_at: str  # ISO 8601, the first instant of the next UTC month
+    retry_after_s: int
+
+
+def quota_breach(limits: dict[str, int | None], ceilings: dict[str, int | None], month: MonthUsage,
+                 now_s: float) -> QuotaBreach | None:
+    """The first monthly quota `month` has reached, or None. A limit is the lower of the tenant's
+    (resolved) value and the platform's ceiling, so a tenant value above the ceiling changes nothing."""
+    used = {"monthly_tokens": month.tokens, "monthly_turns": month.turns}
+    reset = next_month_start(now_s)
+    for name, spent in used.items():
+        candidates = [value for value in (limits.get(name), ceilings.get(name)) if value is not None]
+        if candidates and spent >= min(candidates):
+            return QuotaBreach(limit=name, quota=min(candidates), used=spent, month=utc_month(now_s),
+                               reset_at=reset.isoformat().replace("+00:00", "Z"),
+                               retry_after_s=max(1, int(reset.timestamp() - now_s)))
+    return None

@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.channels import adapter_for
 from chalicelib.domain.errors import RucheError
 from chalicelib.domain.session import SessionKey
+from chalicelib.providers.tracing import traced
 from chalicelib.runtime.events import emit_event
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
@@ -29,7 +30,8 @@ def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_i
         logger.warning("binding gone before delivery: reply not sent")
         return False
     try:
-        adapter_for(binding.channel).send(binding, reply_to, reply)
+        with traced("channel", channel=binding.channel):
+            adapter_for(binding.channel).send(binding, reply_to, reply)
     except RucheError as exc:
         logger.warning("reply delivery failed", extra={"error_code": exc.code, "channel": key.channel})
         emit_event(svc, key.tenant_id, "delivery_failed",

@@ -20,8 +20,11 @@ turn's first batched read (no extra round trip), a day range is one Query per sh
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
 
 from chalicelib.domain.turn import TurnRecord
 from chalicelib.domain.usage import (
@@ -136,6 +139,23 @@ class DynamoUsageStore:
                 key = (it.text(item, "day"), it.text(item, "agent_id"))
                 _merge(rows.setdefault(key, DayRow(date=key[0], agent_id=key[1])), item)
         return [rows[key] for key in sorted(rows)]
+
+
+    @it.store_edge
+    def first_breach(self, tenant_id: str, month: str, limit: str) -> bool:
+        """True for the first caller to record that `limit` was reached in `month` (a conditional
+        put): the tenant hears of it once per period. Only refused turns pay this round trip."""
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={**it.key(usage_pk(tenant_id, 0), f"Q#{month}#{limit}"),
+                      it.TTL_ATTRIBUTE: it.n(int(time.time()) + RETENTION_S)},
+                ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if it.is_condition_failure(exc):
+                return False
+            raise
+        return True
 
 
 def _merge(row: DayRow, item: it.Item) -> None:

@@ -138,7 +138,7 @@ def test_counters_equal_a_recount_of_the_turn_records_after_a_mixed_run(
     shop.drain()
     # a superseded message: a second message arrives while the first turn waits for the model
     model.reply_json(UNDERSTOOD, prompt_tokens=70, completion_tokens=9)
-    model.stall(1.0, "First answer.")
+    model.stall(2.5, "First answer.")  # long enough for the second message, even on a loaded machine
     model.reply_json(UNDERSTOOD, prompt_tokens=80, completion_tokens=11)
     model.reply("Answer to both.", prompt_tokens=120, completion_tokens=5)
     slow_session = shop.turn("slow", "u7", "hello", query="?async=true")["session_id"]
