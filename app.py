@@ -10,7 +10,7 @@ from typing import Any
 
 from chalice.app import Chalice, Response, SQSEvent
 
-from chalicelib.api import admin, channels, event_endpoints, local_gateway, sessions
+from chalicelib.api import admin, channels, console, event_endpoints, local_gateway, sessions, usage
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES as BODY_TYPES
 from chalicelib.api.errors import api_call, envelope_chalice_errors, json_response
 from chalicelib.api.http import (
@@ -206,6 +206,32 @@ def resolved_config(agent_id: str) -> Response:
     return json_response(resolved.to_json())
 
 
+# --- usage and insights ----------------------------------------------------------------------------
+@app.route("/v1/usage", methods=["GET"])
+@api_call
+def tenant_usage() -> Response:
+    request = _request()
+    return json_response(usage.tenant_usage(services(), tenant_of(request), query_of(request, "from"),
+                                            query_of(request, "to"), query_of(request, "agent_id")))
+
+
+@app.route("/v1/tenants/{tenant_id}/usage", methods=["GET"])
+@api_call
+def admin_usage(tenant_id: str) -> Response:
+    request = _request()
+    require_admin(request)
+    return json_response(usage.admin_usage(services(), tenant_id, query_of(request, "from"),
+                                           query_of(request, "to"), query_of(request, "agent_id")))
+
+
+@app.route(f"{AGENT}/insights", methods=["GET"])
+@api_call
+def agent_insights(agent_id: str) -> Response:
+    request = _request()
+    return json_response(usage.agent_insights(services(), tenant_of(request), agent_id, query_of(request, "from"),
+                                              query_of(request, "to")))
+
+
 # --- channel bindings -----------------------------------------------------------------------------
 @app.route(f"{AGENT}/channels", methods=["POST"], content_types=BODY_TYPES)
 @api_call
@@ -291,6 +317,14 @@ def post_turn(agent_id: str) -> Response:
         return json_response(turns.enqueue(services(), tenant, agent_id, body).model_dump(), 202)
     reply = idempotency.run_sync_once(services(), tenant, agent_id, body, request.headers.get("idempotency-key"))
     return json_response(reply.model_dump(mode="json"))
+
+
+@app.route(f"{AGENT}/sessions", methods=["GET"])
+@api_call
+def list_sessions(agent_id: str) -> Response:
+    request = _request()
+    where = sessions.session_filter(request.query_params)
+    return json_response(sessions.list_sessions(services(), tenant_of(request), agent_id, page_of(request), where))
 
 
 @app.route(AGENT + "/sessions/{session_id}/turns", methods=["GET"])
@@ -397,6 +431,19 @@ def webchat_messages(binding_id: str) -> Response:
 def webchat_page(binding_id: str) -> Response:
     html, headers = render_webchat_page(services(), binding_id)
     return Response(body=html, status_code=200, headers=headers)
+
+
+# --- the operator console (a page; it asks for a tenant key and calls the API above) -------------
+@app.route("/v1/console", methods=["GET"])
+@api_call
+def console_page() -> Response:
+    return console.serve("index.html")
+
+
+@app.route("/v1/console/{asset}", methods=["GET"])
+@api_call
+def console_asset(asset: str) -> Response:
+    return console.serve(asset)
 
 
 # --- the turn queue ---------------------------------------------------------------------------------

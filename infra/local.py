@@ -213,6 +213,7 @@ def banner(stack: Running, options: Options) -> str:
         "", "Ruche is running locally.", "",
         f"  API          {stack.api_url}",
         f"  OpenAPI      {stack.api_url}/v1/openapi.json",
+        f"  Console      {stack.api_url}/v1/console  (sign in with the tenant key)",
         f"  Tenant key   {stack.tenant_key}",
         f"  Admin key    {options.admin_key}",
         f"  Agents       {agents}",

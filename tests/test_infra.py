@@ -35,3 +35,26 @@ def test_deployed_stack_has_tables_and_a_fifo_queue_with_a_dead_letter_queue(aws
     attributes = aws.sqs.get_queue_attributes(QueueUrl=aws.queue_url, AttributeNames=["All"])["Attributes"]
     assert attributes["FifoQueue"] == "true"
     assert "ruche-test-turns-dlq.fifo" in attributes["RedrivePolicy"]
+
+
+def test_alarms_watch_dead_letters_and_the_fallback_rate_and_the_dashboard_reads_the_turn_metrics() -> None:
+    from chalicelib.runtime.metrics import NAMESPACE, TURN_METRICS
+
+    template, problems = decode_str(TEMPLATE.read_text())
+    assert not problems
+    resources = template["Resources"]
+    dead = resources["DeadLetterAlarm"]["Properties"]
+    assert (dead["MetricName"], dead["Threshold"], dead["ComparisonOperator"]) == (
+        "ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
+    assert dead["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["TurnDeadLetterQueue", "QueueName"]}
+    rate = resources["FallbackRateAlarm"]["Properties"]
+    assert rate["Threshold"] == {"Ref": "FallbackRateThreshold"}
+    watched = {query["MetricStat"]["Metric"]["MetricName"]: query["MetricStat"]["Metric"]
+               for query in rate["Metrics"] if "MetricStat" in query}
+    assert set(watched) == {"Fallbacks", "Turns"}
+    for metric in watched.values():  # exactly what runtime/metrics.py emits: namespace and its one dimension
+        assert metric["Namespace"] == NAMESPACE and metric["Dimensions"] == [{"Name": "service", "Value": "ruche"}]
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    for name in TURN_METRICS:
+        assert f'"{name}"' in body
+    assert "tenant" not in body  # no per-tenant metric: the count stays fixed as tenants grow

@@ -42,3 +42,13 @@ def test_chalice_package_output_keeps_the_tables_queues_and_batch_item_failures(
     assert (unknown["ResponseType"], unknown["StatusCode"]) == ("MISSING_AUTHENTICATION_TOKEN", "404")
     assert json.loads(unknown["ResponseTemplates"]["application/json"])["error"]["code"] == "not_found"
     assert unknown["RestApiId"] == {"Ref": "RestAPI"}
+
+
+def test_the_merged_template_alarms_on_errors_and_throttles_of_both_functions() -> None:
+    resources = merged_template("prod")["Resources"]
+    for alarm, metric in (("LambdaErrorsAlarm", "Errors"), ("LambdaThrottlesAlarm", "Throttles")):
+        queries = resources[alarm]["Properties"]["Metrics"]
+        functions = {query["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
+                     for query in queries if "MetricStat" in query}
+        assert functions == {"APIHandler", "TurnWorker"}
+        assert {query["MetricStat"]["Metric"]["MetricName"] for query in queries if "MetricStat" in query} == {metric}

@@ -34,6 +34,7 @@ HTTP_STATUS: dict[type[errors.RucheError], int] = {
     errors.StaleSession: 409,
     errors.PayloadTooLarge: 413,
     errors.RateLimited: 429,
+    errors.QuotaExceeded: 429,
     errors.Unavailable: 503,
     ProviderError: 502,  # the LLM provider failed after its retries
     BlockedDestination: 502,  # a call-time refusal of a private address (publish time is a 422)

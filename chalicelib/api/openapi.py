@@ -18,6 +18,7 @@ from chalicelib.api.admin import SecretPut, TenantCreate
 from chalicelib.api.body import ACCEPTED_CONTENT_TYPES
 from chalicelib.api.channels import BindingCreate, BindingUpdate
 from chalicelib.api.event_endpoints import EventEndpointPut
+from chalicelib.api.usage import InsightsAnswer, UsageAnswer
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.runtime.agents import ITEM_KINDS, RollbackRequest
 from chalicelib.runtime.interlocutors import InterlocutorPatch
@@ -52,6 +53,8 @@ ROUTES: tuple[Route, ...] = (
     Route("/v1/webhooks/webchat/{binding_id}/messages", "GET", "A webchat visitor's transcript", auth="none",
           query=("after",), headers=("X-Visitor-Token",)),
     Route("/v1/webhooks/webchat/{binding_id}/page", "GET", "A page for trying the agent in a browser", auth="none"),
+    Route("/v1/console", "GET", "The operator console page (it asks for a tenant key)", auth="none"),
+    Route("/v1/console/{asset}", "GET", "A script, style sheet or image of the console page", auth="none"),
     Route(
         "/v1/tenants",
         "POST",
@@ -107,6 +110,12 @@ ROUTES: tuple[Route, ...] = (
         "The resolved config of a turn position, with provenance",
         query=("channel", "scenario", "step"),
     ),
+    Route("/v1/usage", "GET", "Usage counters per day and agent, with totals (at most 92 days)",
+          query=("from", "to", "agent_id"), reply=UsageAnswer),
+    Route("/v1/tenants/{tenant_id}/usage", "GET", "A tenant's usage, for the platform admin", auth="admin",
+          query=("from", "to", "agent_id"), reply=UsageAnswer),
+    Route(f"{_AGENT}/insights", "GET", "Fallback and regeneration rates, violations, rules, scenario funnel, "
+          "unmatched turns (at most 92 days)", query=("from", "to"), reply=InsightsAnswer),
     Route(f"{_AGENT}/channels", "POST", "Bind a messaging channel", body=BindingCreate, status=201),
     Route(f"{_AGENT}/channels", "GET", "The agent's channel bindings", query=("limit", "cursor")),
     Route(f"{_AGENT}/channels/{{binding_id}}", "PUT", "Update a binding", body=BindingUpdate),
@@ -135,6 +144,8 @@ ROUTES: tuple[Route, ...] = (
         headers=("Idempotency-Key",),
         conflicts=True,
     ),
+    Route(f"{_AGENT}/sessions", "GET", "The agent's sessions, newest first (filter: fallback, handoff, scenario)",
+          query=("limit", "cursor", "fallback", "handoff", "scenario")),
     Route(
         f"{_AGENT}/sessions/{{session_id}}/turns",
         "GET",
@@ -267,7 +278,7 @@ def _responses(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         schema = _ref(route.reply, schemas) if route.reply else {"type": "object"}
         success["content"] = {"application/json": {"schema": schema}}
     responses: dict[str, Any] = {str(route.status): success}
-    codes = ["400", "413", "422"] if route.body or route.free_body else []
+    codes = ["400", "413", "422"] if route.body or route.free_body else (["422"] if "from" in route.query else [])
     codes += [] if route.auth == "none" else ["401", "404"]
     codes += ["409"] if "If-Match" in route.headers or route.conflicts else []
     codes += ["429", "500"]

@@ -1,13 +1,41 @@
-"""A session's audit trail (turn records) and transcript, for the tenant that owns it."""
+"""An agent's sessions, and a session's audit trail (turn records) and transcript, for the tenant that owns it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.api.pagination import MAX_LIMIT, PageRequest, paginate
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.session import Session
 from chalicelib.runtime.services import Services
+from chalicelib.stores.ports import SessionFilter
+
+
+def list_sessions(services: Services, tenant_id: str, agent_id: str, page: PageRequest,
+                  where: SessionFilter) -> dict[str, Any]:
+    """{"sessions": [summary, ...] newest first, "next_cursor"}: one Query of the session index.
+
+    An agent id the tenant never used (or deleted) lists what its index holds: the sessions of a
+    deleted agent stay readable, like their turn records.
+    """
+    found = services.session_index.list(tenant_id, agent_id, limit=page.limit, cursor=page.cursor, where=where)
+    return {"sessions": [summary.to_json() for summary in found.items], "next_cursor": found.next_cursor}
+
+
+def session_filter(query: Mapping[str, str] | None) -> SessionFilter:
+    """?fallback=true|false, ?handoff=true|false, ?scenario=ID; absent means either. Raises InvalidInput."""
+    query = query or {}
+
+    def flag(name: str) -> bool | None:
+        value = query.get(name)
+        if value is None or value == "":
+            return None
+        if value not in ("true", "false"):
+            raise InvalidInput.at(name, "must be true or false")
+        return value == "true"
+
+    return SessionFilter(fallback=flag("fallback"), handoff=flag("handoff"), scenario=query.get("scenario") or None)
 
 
 def turns(

@@ -11,13 +11,14 @@ import click
 from chalicelib.cli.authoring import diff, pull, push, validate
 from chalicelib.cli.common import USAGE_ERROR, CliFailure
 from chalicelib.cli.conversation import chat, explain
+from chalicelib.cli.reports import insights, usage
 from chalicelib.cli.starter import init
 from chalicelib.cli.testing import test_command
 from chalicelib.domain.errors import InvalidInput, RucheError
 from chalicelib.runtime.log import logger as engine_logger
 
 EPILOG = """\b
-Server commands (push, pull, diff, chat, explain, test --url) find the server
+Server commands (push, pull, diff, chat, explain, usage, insights, test --url) find the server
 address and key in --url/--key, then RUCHE_URL/RUCHE_API_KEY, then ./.ruche.toml
 or ~/.config/ruche/config.toml (url = "...", api_key = "...").
 
@@ -59,6 +60,8 @@ def cli() -> None:
     ruche chat ID                    talk to the agent in the terminal
     ruche explain SESSION [TURN] --agent ID   why the agent replied that
     ruche test PATH                  run conversation tests (in-process by default)
+    ruche usage [--from D --to D]    usage counters per day and agent (--json)
+    ruche insights ID                rates, violations, scenario funnel (--json)
     """
     quiet_engine_logs()
 
@@ -83,7 +86,7 @@ def _problems(error: InvalidInput) -> str:
     )
 
 
-for command in (init, validate, push, pull, diff, chat, explain, test_command):
+for command in (init, validate, push, pull, diff, chat, explain, test_command, usage, insights):
     cli.add_command(command)
 
 

@@ -119,6 +119,7 @@ class QuotaConfig(Section):
     monthly_turns: int | None = Field(default=None, ge=0, description="null = unlimited; a ceiling")
 
 
+
 class Config(Section):
     """The resolved configuration of a turn. Every default here is the platform layer."""
 

@@ -12,6 +12,7 @@ RucheError            internal_error        500
 │   └── StaleSession  stale_session         409  (a turn committed on top of a newer one)
 ├── PayloadTooLarge   payload_too_large     413
 ├── RateLimited       rate_limited          429  details.retry_after_s
+│   └── QuotaExceeded quota_exceeded        429  details.limit, quota, reset_at, retry_after_s
 └── Unavailable       unavailable           503  (a dependency is down and nothing was written)
 
 Defined in the domain so that every layer can raise them; chalicelib/api maps them to HTTP.
@@ -86,6 +87,10 @@ class PayloadTooLarge(RucheError):
 
 class RateLimited(RucheError):
     code = "rate_limited"
+
+
+class QuotaExceeded(RateLimited):
+    code = "quota_exceeded"
 
 
 class Unavailable(RucheError):

@@ -19,6 +19,7 @@ class EventType(StrEnum):
     FALLBACK_USED = "fallback_used"
     HANDOFF = "handoff"
     DELIVERY_FAILED = "delivery_failed"
+    QUOTA_EXCEEDED = "quota_exceeded"  # once per quota and UTC month
 
 
 class DeliveryFailure(Model):

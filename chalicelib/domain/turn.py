@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -86,6 +86,8 @@ class TurnRecord(Model):
     timings_ms: dict[str, float] = Field(default_factory=dict)
     config_version: str = ""
     created_at: str = ""
+    # answered: FOCAL ran; silent: the session is handed off to a human; refused: over the quota.
+    kind: Literal["answered", "silent", "refused"] = "answered"
 
     def public_view(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

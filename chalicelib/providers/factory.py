@@ -17,6 +17,7 @@ from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest,
 from chalicelib.providers.network import check_url
 from chalicelib.providers.offline import OfflineLlm
 from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, OpenAICompatLlm
+from chalicelib.providers.tracing import traced
 
 _SEMAPHORES: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
 _SEMAPHORES_LOCK = threading.Lock()
@@ -57,7 +58,8 @@ class CappedLlm:
                 f"(llm.max_concurrency); no slot freed within {request.timeout_s} s",
                 provider=self.name, reason="concurrency_cap")
         try:
-            return self._inner.complete(request)
+            with traced("llm", provider=self.name):
+                return self._inner.complete(request)
         finally:
             self._semaphore.release()
 

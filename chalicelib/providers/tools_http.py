@@ -14,6 +14,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
+from chalicelib.providers.tracing import traced
 from chalicelib.providers.transport import Send, guarded_send, post_json
 
 logger = Logger(child=True)
@@ -55,7 +56,8 @@ class HttpToolClient:
         headers = {**self._headers, "Idempotency-Key": idempotency_key}
         started = time.perf_counter()
         try:
-            answer = post_json(self._send, url, arguments, timeout_s, headers)
+            with traced("tool"):
+                answer = post_json(self._send, url, arguments, timeout_s, headers)
         except ConnectionError as exc:
             raise ToolCallFailed(f"the tool is unreachable: {exc}", reason="unreachable") from exc
         latency_ms = round((time.perf_counter() - started) * 1000, 1)

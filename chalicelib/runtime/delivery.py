@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.channels import adapter_for
 from chalicelib.domain.errors import RucheError
 from chalicelib.domain.session import SessionKey
+from chalicelib.providers.tracing import traced
 from chalicelib.providers.transport import guarded_send
 from chalicelib.runtime.events import emit_event
 from chalicelib.runtime.log import logger
@@ -32,7 +33,8 @@ def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_i
     try:
         # The one guarded transport: the api_base_url and each connection's peer are judged at send time.
         send = guarded_send(svc.platform_config.network.allow_private)
-        adapter_for(binding.channel).send(binding, reply_to, reply, send=send)
+        with traced("channel", channel=binding.channel):
+            adapter_for(binding.channel).send(binding, reply_to, reply, send=send)
     except RucheError as exc:
         logger.warning("reply delivery failed", extra={"error_code": exc.code, "channel": key.channel})
         emit_event(svc, key.tenant_id, "delivery_failed",

@@ -17,6 +17,7 @@ from chalicelib.domain.ids import new_id, now_iso
 from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionStatus
 from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.domain.usage import MonthUsage, QuotaBreach
 from chalicelib.focal.pipeline import FocalResult, run_focal
 from chalicelib.focal.privacy import mask_text
 from chalicelib.focal.tools import http_tool_runner
@@ -26,6 +27,8 @@ from chalicelib.providers.tools_http import HttpToolClient
 from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.events import emit_turn_events
 from chalicelib.runtime.log import logger, turn_keys
+from chalicelib.runtime.metrics import publish_turn
+from chalicelib.runtime.quota import announce, breach_of, quota_reply
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import PublishedBundle, TranscriptMessage, TurnCommit
@@ -41,6 +44,7 @@ class TurnDone:
     reply: str | None  # None: the session is handed off and the agent stays silent
     outcome: Outcome
     record: TurnRecord
+    refused: QuotaBreach | None = None  # past a monthly quota: nothing ran, the message was kept
 
 
 class _UnavailableLlm:
@@ -56,22 +60,26 @@ class _UnavailableLlm:
         raise ProviderError(self._reason)
 
 
-# Asked at the commit point with the turn's result; False drops the turn (it was superseded).
-CommitGate = Callable[[FocalResult], bool]
+# Asked at the commit point with the turn's result (None: refused by a quota, nothing ran); False
+# drops the turn (it was superseded).
+CommitGate = Callable[[FocalResult | None], bool]
 
 
 def execute_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *,
                  channel: str, may_commit: CommitGate | None = None, tenant_layer: dict[str, Any] | None = None,
                  interlocutor: InterlocutorData | None = None,
-                 inbound: Sequence[tuple[str, str]] = (), turn_id: str | None = None) -> TurnDone | None:
+                 inbound: Sequence[tuple[str, str]] = (), turn_id: str | None = None,
+                 month: MonthUsage | None = None) -> TurnDone | None:
     """Run and commit one turn; None when `may_commit` dropped it.
 
     `tenant_layer` and `interlocutor` are read here when the caller did not batch them already.
     `inbound`: (message id, text) of each channel message this logical turn answers, so the
     transcript keeps the ids the channel was given; without it the message gets a new id.
+    `month`: the tenant's usage this month (read with the turn's first batch); past a quota the
+    turn is refused (runtime/quota.py) but committed, so the message is kept.
     Raises StaleSession if the session moved on meanwhile.
     """
-    tenant_id, now_s = published.tenant_id, time.time()
+    tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
     turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
                    turn_id=turn_id):
@@ -85,6 +93,12 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
                                          step_id=step_id).config
 
         config = resolve_for(step.scenario_id if step else None, step.step_id if step else None)
+        breach = breach_of(svc, config, month, now_s) if month is not None else None
+        if breach is not None:
+            if may_commit is not None and not may_commit(None):
+                return None  # a newer message is waiting: the next turn answers (or refuses) them all
+            return _refused_turn(svc, published, session, message, breach, turn_id=turn_id, channel=channel,
+                                 now_s=now_s, said=list(inbound) or [(new_id("msg"), message)])
         if interlocutor is None:
             interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
         data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
@@ -102,8 +116,10 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
             return None
         heads = {name: value.version for name, value in data.fields.items()}
         said = list(inbound) or [(new_id("msg"), message)]
-        return _commit(svc, published, session, result, message=message, turn_id=turn_id,
+        done = _commit(svc, published, session, result, message=message, turn_id=turn_id,
                        turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said)
+        publish_turn(done.record, (time.monotonic() - started) * 1000)  # committed turns only
+        return done
 
 
 def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
@@ -141,6 +157,35 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
     return TurnDone(turn_id=turn_id, session=after, reply=reply, outcome=outcome_of(result), record=record)
 
 
+def _refused_turn(svc: Services, published: PublishedBundle, session: Session, message: str,
+                  breach: QuotaBreach, *, turn_id: str, channel: str, now_s: float,
+                  said: list[tuple[str, str]]) -> TurnDone:
+    """Past a monthly quota: no LLM call. The message is kept; a channel user gets the agent's
+    fallback reply, an API caller a 429 (turns.py). The tenant hears of it once per period."""
+    stamp, turn_number = now_iso(), session.turn_count + 1
+    reply = "" if channel == "api" else quota_reply(published)
+    outcome = Outcome(fallback_used=bool(reply))
+    record = TurnRecord(
+        turn_id=turn_id, session_id=session.session_id, tenant_id=published.tenant_id,
+        agent_id=published.agent_id, agent_version=published.version, interlocutor_id=session.interlocutor_id,
+        turn_number=turn_number, channel=channel, message=mask_text(message, published.bundle.fields,
+                                                                    session.variables),
+        reply=reply, outcome=outcome, created_at=stamp, kind="refused", fallback_reason="quota_exceeded",
+    )
+    after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
+                                       "updated_at": stamp, "last_activity_s": now_s})
+    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
+                  for message_id, text in said]
+    if reply:
+        transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
+    svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
+                                   transcript=transcript, now_s=now_s))
+    logger.warning("turn refused: monthly quota reached", extra={"limit": breach.limit, "quota": breach.quota})
+    announce(svc, published.tenant_id, breach)
+    return TurnDone(turn_id=turn_id, session=after, reply=reply or None, outcome=outcome, record=record,
+                    refused=breach)
+
+
 def _silent_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *, turn_id: str,
                  channel: str, now_s: float) -> TurnDone:
     """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
@@ -151,7 +196,7 @@ def _silent_turn(svc: Services, published: PublishedBundle, session: Session, me
         turn_id=turn_id, session_id=session.session_id, tenant_id=published.tenant_id,
         agent_id=published.agent_id, agent_version=published.version, interlocutor_id=session.interlocutor_id,
         turn_number=turn_number, channel=channel, message=mask_text(message, fields, session.variables),
-        reply="", outcome=outcome, created_at=stamp,
+        reply="", outcome=outcome, created_at=stamp, kind="silent",
     )
     after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
                                        "updated_at": stamp, "last_activity_s": now_s})

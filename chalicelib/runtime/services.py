@@ -38,6 +38,7 @@ from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
 from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
+from chalicelib.stores.dynamo_usage import DynamoUsageStore
 from chalicelib.stores.idempotency_index import DynamoIdempotencyIndex
 from chalicelib.stores.kms_secrets import KmsCipher, KmsSecretStore
 from chalicelib.stores.ports import (
@@ -47,11 +48,13 @@ from chalicelib.stores.ports import (
     DedupeStore,
     InterlocutorStore,
     RateLimiter,
+    SessionIndex,
     SessionLock,
     SessionStore,
     TenantStore,
     TurnReads,
 )
+from chalicelib.stores.session_index import DynamoSessionIndex
 
 if TYPE_CHECKING:
     import redis
@@ -147,6 +150,11 @@ class Services:
         return DynamoTurnReads(self.dynamodb, self.settings.table)
 
     @functools.cached_property
+    def usage(self) -> DynamoUsageStore:
+        """Usage and insight counters, written by the turn commit, read by day range."""
+        return DynamoUsageStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
     def bundle_cache(self) -> BundleCache:
         """Published bundles held by this container, by version (runtime/bundles.py)."""
         return BundleCache(self.bundles)
@@ -175,6 +183,11 @@ class Services:
     @functools.cached_property
     def sessions(self) -> SessionStore:
         return DynamoSessionStore(self.dynamodb, self.settings.table)
+
+    @functools.cached_property
+    def session_index(self) -> SessionIndex:
+        """An agent's sessions, newest first (the console's list)."""
+        return DynamoSessionIndex(self.dynamodb, self.settings.table)
 
     @functools.cached_property
     def inbox(self) -> SessionInbox:

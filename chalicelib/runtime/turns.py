@@ -48,11 +48,13 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
     """Run one turn inside this invocation and answer with its reply and outcome.
 
     Raises NotFound for an unknown agent or a session that is not this tenant's and agent's, and
-    Conflict when another turn of the session keeps the lock past LOCK_WAIT_S. A warm turn makes
+    Conflict when another turn of the session keeps the lock past LOCK_WAIT_S, QuotaExceeded (429)
+    past a monthly quota, after keeping the message. A warm turn makes
     three DynamoDB round trips: two batched reads under the session lock, and the commit.
     """
     # The pipeline (and numpy with it) loads with the first turn, not at cold start (import budget).
     from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415
+    from chalicelib.runtime.quota import refusal  # noqa: PLC0415 - with the pipeline, for the same reason
 
     key = _session_key(svc, tenant_id, agent_id, request)
     with hold_session(svc.session_lock, key):
@@ -62,9 +64,11 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
         published = svc.bundle_cache.version(tenant_id, agent_id, start.latest_version)
         session, data = open_session(svc, key, start, published, request.session_id)
         done = execute_turn(svc, published, session, request.message, channel=key.channel,
-                            tenant_layer=start.tenant_layer, interlocutor=data)
+                            tenant_layer=start.tenant_layer, interlocutor=data, month=start.month)
     if done is None:  # only a commit gate drops a turn, and a sync turn has none: never superseded
         raise Conflict("the turn was not committed")
+    if done.refused is not None:  # the message is kept in the session; the caller learns when to retry
+        raise refusal(done.refused)
     return TurnReply(turn_id=done.turn_id, session_id=session.session_id, interlocutor_id=session.interlocutor_id,
                      reply=done.reply, outcome=done.outcome)
 

@@ -129,7 +129,8 @@ def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> N
         text = "\n".join(entry.text for entry in pending)
         done = execute_turn(svc, published, session, text, channel=key.channel, turn_id=message.turn_id,
                             may_commit=_commit_gate(svc, key, pending), tenant_layer=start.tenant_layer,
-                            interlocutor=data, inbound=[(entry.message_id, entry.text) for entry in pending])
+                            interlocutor=data, inbound=[(entry.message_id, entry.text) for entry in pending],
+                            month=start.month)
     if done is not None and done.reply is not None:
         deliver_reply(svc, message.binding_id, key, done.turn_id, done.reply, reply_to=message.reply_to)
 
@@ -138,8 +139,9 @@ def _commit_gate(svc: Services, key: SessionKey, answered: list[InboxMessage]) -
     last_id = answered[-1].message_id
     answered_ids = {entry.message_id for entry in answered}
 
-    def may_commit(result: FocalResult) -> bool:
-        if svc.inbox.newer_than(key, last_id) and not result.tools.irreversible_ran:
+    def may_commit(result: FocalResult | None) -> bool:
+        irreversible_ran = result is not None and result.tools.irreversible_ran
+        if svc.inbox.newer_than(key, last_id) and not irreversible_ran:
             return False  # superseded: the next turn takes every pending message as one
         taken = svc.inbox.take_all(key)
         for entry in taken:  # arrived after the check: keep them for the next turn

@@ -31,6 +31,7 @@ from chalicelib.stores.field_versions import (
 )
 from chalicelib.stores.liveness import is_gone, tenant_live_check
 from chalicelib.stores.ports import FieldChange
+from chalicelib.stores.session_index import session_index_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -233,10 +234,9 @@ class DynamoInterlocutorStore:
                         session_id,
                     )
                     session_pk = it.session_pk(tenant_id, session_id)
-                    keys = [
-                        it.key(session_pk, it.text(item, "sk"))
-                        for item in it.partition_items(self._client, self._table, session_pk, consistent=True)
-                    ]
+                    rows_of_session = list(it.partition_items(self._client, self._table, session_pk, consistent=True))
+                    keys = [it.key(session_pk, it.text(item, "sk")) for item in rows_of_session]
+                    keys += session_index_keys(rows_of_session)
                     it.delete_keys(self._client, self._table, keys)
             it.delete_keys(self._client, self._table, [it.key(it.text(r, "pk"), it.text(r, "sk")) for r in rows])
         except (ClientError, BotoCoreError) as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import random
+import time
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
@@ -21,6 +23,7 @@ from chalicelib.domain.session import Session, SessionKey, SessionStatus
 from chalicelib.domain.turn import TurnRecord
 from chalicelib.stores import items as it
 from chalicelib.stores.dynamo_interlocutors import session_listing_item
+from chalicelib.stores.dynamo_usage import usage_items
 from chalicelib.stores.field_versions import (
     MAX_WRITE_ATTEMPTS,
     RACE_CODES,
@@ -32,6 +35,7 @@ from chalicelib.stores.field_versions import (
 )
 from chalicelib.stores.liveness import is_gone, live_checks
 from chalicelib.stores.ports import Page, TranscriptMessage, TurnCommit
+from chalicelib.stores.session_index import session_index_update, started_at
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -89,7 +93,7 @@ class DynamoSessionStore:
                 session_id=new_id("ses"),
                 key=key,
                 interlocutor_id=interlocutor_id,
-                created_at=iso(now_s),
+                created_at=started_at(now_s),  # milliseconds: the session index sorts by it
                 updated_at=iso(now_s),
                 last_activity_s=now_s,
             )
@@ -125,7 +129,7 @@ class DynamoSessionStore:
             raise Unavailable("could not save the session") from exc
 
     def commit(self, commit: TurnCommit) -> None:
-        """Session, turn record, transcript and field values in ONE TransactWriteItems.
+        """Session, turn record, transcript, field values and usage counters in ONE TransactWriteItems.
 
         The session is written as version expected_version + 1. Raises StaleSession (nothing
         written) when the stored version is not expected_version; NotFound (nothing written) when
@@ -135,7 +139,9 @@ class DynamoSessionStore:
         session, tenant_id = commit.session, commit.session.key.tenant_id
         names = [change.name for change in commit.field_changes]
         known_heads = commit.field_heads
-        for _ in range(MAX_WRITE_ATTEMPTS):
+        for attempt in range(MAX_WRITE_ATTEMPTS):
+            if attempt:  # concurrent turns share usage counter items: spread the retries out
+                time.sleep(random.uniform(0, 0.01 * attempt))  # noqa: S311 - jitter, not security
             if known_heads is not None:  # read with the turn's data: no extra round trip
                 heads, known_heads = {name: known_heads.get(name, 0) for name in names}, None
             else:
@@ -232,6 +238,7 @@ class DynamoSessionStore:
                     session_key_hash(session.key),
                 )
             )
+        result.append(session_index_update(self._table, session, record))  # the console's session list
         for index, message in enumerate(commit.transcript):
             item = {
                 "pk": it.s(session_pk),
@@ -252,6 +259,7 @@ class DynamoSessionStore:
             now_s=commit.now_s,
         )
         result += live_checks(self._table, tenant_id, session.key.agent_id)  # stores/liveness.py
+        result += usage_items(self._table, record, commit.now_s)  # counters commit with the turn, or not at all
         if len(result) > MAX_TRANSACTION_ITEMS:
             raise InvalidInput.at(
                 "transcript",

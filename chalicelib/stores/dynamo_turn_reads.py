@@ -1,7 +1,8 @@
 """The reads of a warm turn in two BatchGetItem round trips (DESIGN.md §7: three with the commit).
 
-1. `start`: the agent's head (latest version), the tenant config layer, the channel identity and
-   the session key's open-session pointer — four items of four partitions, known from the request.
+1. `start`: the agent's head (latest version), the tenant config layer, the channel identity,
+   the session key's open-session pointer and the tenant's month usage shards (for quotas) — all
+   known from the request.
 2. `session_and_data`: the session and the interlocutor's PROFILE (which keeps the live values).
 
 The published bundle itself is cached per container by version, so a warm turn reads none of it.
@@ -10,6 +11,7 @@ The published bundle itself is cached per container by version, so a warm turn r
 from __future__ import annotations
 
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.interlocutor import InterlocutorData
@@ -19,6 +21,7 @@ from chalicelib.stores.dynamo_bundles import DELETED_ATTRIBUTE, head_sk
 from chalicelib.stores.dynamo_config import CONFIG_SK
 from chalicelib.stores.dynamo_interlocutors import IDENTITY_SK, profile_data
 from chalicelib.stores.dynamo_sessions import POINTER_SK, SESSION_SK, session_key_hash
+from chalicelib.stores.dynamo_usage import month_keys, month_usage
 from chalicelib.stores.field_versions import PROFILE_SK
 from chalicelib.stores.ports import TurnStart
 
@@ -31,13 +34,14 @@ class DynamoTurnReads:
         self._client, self._table = client, table
 
     @it.store_edge
-    def start(self, key: SessionKey) -> TurnStart:
+    def start(self, key: SessionKey, now_s: float | None = None) -> TurnStart:
         tenant = key.tenant_id
         head = it.key(it.tenant_pk(tenant), head_sk(key.agent_id))
         config = it.key(it.tenant_pk(tenant), CONFIG_SK)
         identity = it.key(it.identity_pk(tenant, key.channel, key.user_id), IDENTITY_SK)
         pointer = it.key(it.session_key_pk(tenant, session_key_hash(key)), POINTER_SK)
-        found = self._batch_get([head, config, identity, pointer])
+        months = month_keys(tenant, time.time() if now_s is None else now_s)
+        found = self._batch_get([head, config, identity, pointer, *months])
         head_item, config_item = found.get(_id(head)), found.get(_id(config))
         identity_item, pointer_item = found.get(_id(identity)), found.get(_id(pointer))
         return TurnStart(
@@ -46,6 +50,7 @@ class DynamoTurnReads:
             tenant_layer=json.loads(it.text(config_item, it.DOC_ATTRIBUTE)) if config_item else {},
             interlocutor_id=it.text(identity_item, "interlocutor_id") or None if identity_item else None,
             session_id=it.text(pointer_item, "session_id") or None if pointer_item else None,
+            month=month_usage(item for month in months if (item := found.get(_id(month))) is not None),
         )
 
     @it.store_edge

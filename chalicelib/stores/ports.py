@@ -17,12 +17,15 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#S#<session>               TURN#<n:08d>                a turn record
     T#<tenant>#S#<session>               MSG#<n:08d>#<role>          the transcript
     T#<tenant>#SK#<session key hash>     ACTIVE                      the session key's open session
+    T#<tenant>#AS#<agent>                SES#<started_at>#<session>  the agent's session index (session_index.py)
     T#<tenant>#I#<interlocutor>          PROFILE                     the interlocutor
     T#<tenant>#I#<interlocutor>          F#<field>#V#<version:06d>   a field value version
     T#<tenant>#I#<interlocutor>          IDENT#<channel>#<user>      an identity (for listing)
     T#<tenant>#ID#<channel>#<user>       IDENTITY                    identity -> interlocutor
     T#<tenant>#DEDUPE#<channel>          <provider message id>       inbound dedupe marker (TTL)
     T#<tenant>#RATE                      W#<minute>                  rate-limit counter, Redis down (TTL)
+    T#<tenant>#USAGE#<shard>             D#<day>#A#<agent>           an agent's day: usage + insights
+    T#<tenant>#USAGE#<shard>             M#<yyyy-mm>                 the tenant's month (quotas)
     APIKEY#<sha256>                      APIKEY                      key hash -> tenant, key id
     BINDING#<binding_id>                 BINDING                     binding -> tenant, agent
 """
@@ -38,6 +41,7 @@ from chalicelib.domain.interlocutor import FieldValue, InterlocutorData, ValueSo
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.domain.tenant import ApiKey, Tenant
 from chalicelib.domain.turn import TurnRecord
+from chalicelib.domain.usage import MonthUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,13 +169,15 @@ class TurnStart:
     tenant_layer: dict[str, Any]
     interlocutor_id: str | None  # None: first contact of this channel user
     session_id: str | None  # the session key's open-session pointer, if any
+    month: MonthUsage = field(default_factory=MonthUsage)  # the tenant's turns and tokens this UTC month (quotas)
 
 
 class TurnReads(Protocol):
     """The reads of a warm turn, batched: DESIGN.md §7 allows 3 DynamoDB round trips in all."""
 
-    def start(self, key: SessionKey) -> TurnStart:
-        """Agent head, tenant config layer, channel identity and session pointer: one round trip."""
+    def start(self, key: SessionKey, now_s: float | None = None) -> TurnStart:
+        """Agent head, tenant config layer, channel identity, session pointer and the month's
+        usage: one round trip."""
     def session_and_data(self, tenant_id: str, session_id: str, interlocutor_id: str,
                          now_s: float) -> tuple[Session | None, InterlocutorData | None]:
         """The session and the interlocutor's live values: one round trip."""
@@ -222,3 +228,42 @@ class RateLimiter(Protocol):
 
         `scope` names a narrower counter of the tenant (a binding, a visitor); "" is the tenant's own.
         """
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One row of an agent's session list (API: GET /v1/agents/{id}/sessions)."""
+
+    session_id: str
+    started_at: str
+    last_turn_at: str
+    turns: int
+    fallbacks: int
+    handoff: bool
+    scenario_id: str | None
+    channel: str
+    user_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "started_at": self.started_at, "last_turn_at": self.last_turn_at,
+                "turns": self.turns, "fallbacks": self.fallbacks, "handoff": self.handoff,
+                "scenario_id": self.scenario_id, "channel": self.channel, "user_id": self.user_id}
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """None means "either": fallback=True keeps sessions where a fallback fired at least once."""
+
+    fallback: bool | None = None
+    handoff: bool | None = None
+    scenario: str | None = None
+
+
+class SessionIndex(Protocol):
+    """An agent's sessions, for the console; the turn's commit keeps it (stores/session_index.py)."""
+
+    def list(self, tenant_id: str, agent_id: str, *, limit: int, cursor: str | None = None,
+             where: SessionFilter | None = None) -> Page:
+        """Up to `limit` SessionSummary newest first, matching `where`; next_cursor continues.
+
+        Raises InvalidInput for a cursor this list did not issue."""
