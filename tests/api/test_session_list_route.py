@@ -14,10 +14,11 @@ def desk_bundle() -> dict[str, Any]:
     return {
         "agent": {"name": "Desk"},
         "fields": [{"name": "order_id", "type": "string", "pattern": "A[0-9]{5}", "scope": "session"}],
-        "templates": [{"id": "safe", "mode": "fallback", "text": "A colleague will get back to you."}],
+        "templates": [{"id": "safe", "mode": "fallback", "text": "A colleague will get back to you."},
+                      {"id": "promise", "mode": "suggest", "text": "We guarantee delivery tomorrow."}],
         "rules": [
             {"id": "delivery_promise", "condition": "the customer asks when the delivery arrives",
-             "action": "tell the customer that we guarantee delivery tomorrow"},
+             "action": "tell the customer that we guarantee delivery tomorrow", "templates": ["promise"]},
             {"id": "no_guarantees", "condition": "any reply", "action": "never guarantee anything",
              "hard_constraint": True, "expression": 'not contains(reply, "guarantee")'},
             {"id": "human", "condition": "the customer asks to speak to a human person",

@@ -24,12 +24,14 @@ TODAY = dt.datetime.now(dt.UTC).date().isoformat()
 SHOP: dict[str, Any] = {
     "agent": {"name": "Shop", "config": {"enforcement": {"max_regeneration_attempts": 2}}},
     "templates": [{"id": "safe", "mode": "fallback", "text": "A colleague will get back to you."},
-                  {"id": "hours", "mode": "exclusive", "text": "We open at 9am."}],
+                  {"id": "hours", "mode": "exclusive", "text": "We open at 9am."},
+                  # A careless template: the offline draft says it, the constraint refuses it every time.
+                  {"id": "voucher_text", "mode": "suggest", "text": "Your voucher code is SECRET42."}],
     "rules": [
         {"id": "opening_hours", "condition": "the user asks when the shop opens",
          "action": "give the opening hours", "templates": ["hours"]},
         {"id": "voucher", "condition": "the user asks about a voucher code",
-         "action": "say that the voucher code is SECRET42"},
+         "action": "say that the voucher code is SECRET42", "templates": ["voucher_text"]},
         {"id": "no_codes", "condition": "always", "action": "never reveal a voucher code",
          "hard_constraint": True, "expression": 'not contains(reply, "SECRET42")'},
         {"id": "human", "condition": "the user asks to speak to a human person",
