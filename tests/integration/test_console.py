@@ -43,10 +43,11 @@ def desk_bundle(name: str = "Desk") -> dict[str, Any]:
     """An agent whose offline draft for a delivery question breaks its own hard constraint."""
     return {
         "agent": {"name": name},
-        "templates": [{"id": "safe", "mode": "fallback", "text": "A colleague will get back to you."}],
+        "templates": [{"id": "safe", "mode": "fallback", "text": "A colleague will get back to you."},
+                      {"id": "promise", "mode": "suggest", "text": "We guarantee delivery tomorrow."}],
         "rules": [
             {"id": "delivery_promise", "condition": "the customer asks when the delivery arrives",
-             "action": "tell the customer that we guarantee delivery tomorrow"},
+             "action": "tell the customer that we guarantee delivery tomorrow", "templates": ["promise"]},
             {"id": "no_guarantees", "condition": "any reply", "action": "never guarantee anything",
              "hard_constraint": True, "expression": 'not contains(reply, "guarantee")'},
             {"id": "human", "condition": "the customer asks to speak to a human person",
