@@ -25,6 +25,7 @@ from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, Provi
 from chalicelib.providers.tools_http import HttpToolClient
 from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.events import emit_turn_events
+from chalicelib.runtime.faults import fault_point
 from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.runtime.services import Services
@@ -67,16 +68,19 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
     """Run and commit one turn; None when `may_commit` dropped it.
 
     `tenant_layer` and `interlocutor` are read here when the caller did not batch them already.
-    `inbound`: (message id, text) of each channel message this logical turn answers, so the
-    transcript keeps the ids the channel was given; without it the message gets a new id.
-    Raises StaleSession if the session moved on meanwhile.
+    `inbound`: (message id, text) of each inbox message this logical turn answers: the transcript
+    keeps their ids, and they leave the inbox in the commit; without it the message gets a new id.
+    Raises StaleSession if the session moved on meanwhile or those messages were answered already.
     """
     tenant_id, now_s = published.tenant_id, time.time()
     turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
                    turn_id=turn_id):
+        said = list(inbound) or [(new_id("msg"), message)]
+        answered = tuple(message_id for message_id, _ in inbound)  # only inbox messages come as `inbound`
         if session.status is SessionStatus.HANDOFF:
-            return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s)
+            return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s,
+                                said=said, answered=answered)
         layer = svc.config_store.get_tenant_layer(tenant_id) if tenant_layer is None else tenant_layer
         step = session.scenario
 
@@ -101,9 +105,9 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
             logger.info("turn superseded by a newer message: reply dropped")
             return None
         heads = {name: value.version for name, value in data.fields.items()}
-        said = list(inbound) or [(new_id("msg"), message)]
         return _commit(svc, published, session, result, message=message, turn_id=turn_id,
-                       turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said)
+                       turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said,
+                       answered=answered)
 
 
 def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
@@ -116,7 +120,7 @@ def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
 
 def _commit(svc: Services, published: PublishedBundle, session: Session, result: FocalResult, *,
             message: str, turn_id: str, turn_number: int, channel: str, now_s: float,
-            heads: dict[str, int], said: list[tuple[str, str]]) -> TurnDone:
+            heads: dict[str, int], said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
     fields = published.bundle.fields
     reply = result.enforced.reply
     stamp = now_iso()
@@ -131,7 +135,8 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
     transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
                                    field_changes=list(result.field_changes), transcript=transcript, now_s=now_s,
-                                   field_heads=heads))
+                                   field_heads=heads, answered=answered))
+    fault_point("after_commit")
     emit_turn_events(svc, record)  # after the commit: only a committed turn is announced
     logger.info("turn committed", extra={
         "rules": list(result.selected_rules), "llm_calls": result.llm_calls,
@@ -142,7 +147,7 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
 
 
 def _silent_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *, turn_id: str,
-                 channel: str, now_s: float) -> TurnDone:
+                 channel: str, now_s: float, said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
     """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
     stamp, turn_number = now_iso(), session.turn_count + 1
     fields = published.bundle.fields
@@ -155,8 +160,9 @@ def _silent_turn(svc: Services, published: PublishedBundle, session: Session, me
     )
     after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
                                        "updated_at": stamp, "last_activity_s": now_s})
-    transcript = [TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp)]
+    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
+                  for message_id, text in said]
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s))
+                                   transcript=transcript, now_s=now_s, answered=answered))
     logger.info("turn received during handoff: agent silent")
     return TurnDone(turn_id=turn_id, session=after, reply=None, outcome=outcome, record=record)
