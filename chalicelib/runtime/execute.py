@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain.config import Config
@@ -33,6 +33,10 @@ from chalicelib.stores.ports import PublishedBundle, TranscriptMessage, TurnComm
 
 # Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
 TOOL_BUDGET_S = 15.0
+# A turn starts no LLM attempt after this, and no attempt runs past it: a hostile or broken model
+# ends in the fallback reply instead of holding its worker (and the queue's visibility timeout,
+# 120 s, is never reached by a turn still running).
+TURN_DEADLINE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,21 @@ class _UnavailableLlm:
         raise ProviderError(self._reason)
 
 
+class DeadlineLlm:
+    """An LLM provider whose calls all end by the turn's deadline (monotonic seconds)."""
+
+    def __init__(self, inner: LlmProvider, *, deadline_s: float) -> None:
+        self.name, self._inner, self._deadline_s = inner.name, inner, deadline_s
+
+    def complete(self, request: LlmRequest) -> LlmResponse:
+        remaining = self._deadline_s - time.monotonic()
+        if remaining <= 0.05:
+            raise ProviderError("the turn's deadline has passed")
+        timeout = min(request.timeout_s, remaining)
+        retries = max(0, min(request.max_retries, int(remaining // timeout) - 1))  # each attempt may take `timeout`
+        return self._inner.complete(replace(request, timeout_s=timeout, max_retries=retries))
+
+
 # Asked at the commit point with the turn's result; False drops the turn (it was superseded).
 CommitGate = Callable[[FocalResult], bool]
 
@@ -72,7 +91,7 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
     keeps their ids, and they leave the inbox in the commit; without it the message gets a new id.
     Raises StaleSession if the session moved on meanwhile or those messages were answered already.
     """
-    tenant_id, now_s = published.tenant_id, time.time()
+    tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
     turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
                    turn_id=turn_id):
@@ -95,12 +114,12 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
         ctx = turn_context(published, session, data, config=config, message=message, channel=channel,
                            now_s=now_s)
         deps = FocalDeps(
-            llm=_llm(svc, tenant_id, config),
+            llm=DeadlineLlm(_llm(svc, tenant_id, config), deadline_s=started + TURN_DEADLINE_S),
             embedder=svc.embedder_for(tenant_id, config),
             tools=http_tool_runner(HttpToolClient(allow_private=config.network.allow_private)),
             resolve_config=resolve_for,
         )
-        result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
+        result = run_focal(ctx, deps, tool_deadline_s=min(time.monotonic() + TOOL_BUDGET_S, started + TURN_DEADLINE_S))
         if may_commit is not None and not may_commit(result):
             logger.info("turn superseded by a newer message: reply dropped")
             return None

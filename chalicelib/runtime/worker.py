@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 MAX_MESSAGES_PER_TURN = 20
 # Supersedes and backlogs a record works through before it hands itself back to the queue.
 MAX_TURNS_PER_RECORD = 4
+# A crashed worker's session is free again after this. A queued turn needs no longer lock: FIFO
+# already runs one record per session, and if a slow turn outlives the lock, its commit's version
+# and inbox conditions still let only one turn answer a message (a sync turn's lock is 90 s).
+WORKER_LOCK_TTL_S = 30.0
 
 
 class TurnMessage(BaseModel):
@@ -122,7 +126,7 @@ def handle_record(svc: Services, record: SQSRecord) -> None:
 
 def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> bool:
     """One logical turn for the record's session; True once the record's message is answered or dropped."""
-    with hold_session(svc.session_lock, key):
+    with hold_session(svc.session_lock, key, ttl_s=WORKER_LOCK_TTL_S):
         pending = svc.inbox.pending(key)
         fault_point("after_inbox_read")
         batch = pending[:MAX_MESSAGES_PER_TURN]
