@@ -77,18 +77,17 @@ class SessionInbox:
             item["turn_id"] = it.s(message.turn_id)
         if dedupe is None:  # one conditional PutItem: no transaction needed
             return self._put_new(item)
-        transaction: list[TransactWriteItemTypeDef] = []
-        if dedupe is not None:
-            marker = it.key(it.dedupe_pk(key.tenant_id, dedupe.channel), dedupe.provider_message_id)
-            marker[it.TTL_ATTRIBUTE] = it.n(now + dedupe.ttl_s)
-            transaction.append({"Put": {
-                "TableName": self._table, "Item": marker,
-                "ConditionExpression": "attribute_not_exists(pk) OR #exp < :now",
-                "ExpressionAttributeNames": {"#exp": it.TTL_ATTRIBUTE},
-                "ExpressionAttributeValues": {":now": it.n(now)},
-            }})
-        transaction.append({"Put": {"TableName": self._table, "Item": item,
-                                    "ConditionExpression": "attribute_not_exists(pk)"}})
+        marker = it.key(it.dedupe_pk(key.tenant_id, dedupe.channel), dedupe.provider_message_id)
+        if self._seen(marker, now):  # a redelivery costs one read, not a cancelled transaction
+            return False
+        marker[it.TTL_ATTRIBUTE] = it.n(now + dedupe.ttl_s)
+        transaction: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self._table, "Item": marker,  # the read above may race: the condition decides
+                     "ConditionExpression": "attribute_not_exists(pk) OR #exp < :now",
+                     "ExpressionAttributeNames": {"#exp": it.TTL_ATTRIBUTE},
+                     "ExpressionAttributeValues": {":now": it.n(now)}}},
+            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
         try:
             self._dynamo.transact_write_items(TransactItems=transaction)
         except ClientError as exc:
@@ -98,6 +97,13 @@ class SessionInbox:
         except BotoCoreError as exc:
             raise Unavailable("could not store the inbound message") from exc
         return True
+
+    def _seen(self, marker: it.Item, now: int) -> bool:
+        try:
+            found = self._dynamo.get_item(TableName=self._table, Key=marker, ConsistentRead=True).get("Item")
+        except _DYNAMO_FAILED as exc:
+            raise Unavailable("could not read the dedupe marker") from exc
+        return found is not None and it.number(found, it.TTL_ATTRIBUTE) >= now
 
     def _put_new(self, item: it.Item) -> bool:
         try:

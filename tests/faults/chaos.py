@@ -40,14 +40,15 @@ VISIBILITY_TIMEOUT_S = 20  # a killed worker's records come back after this (the
 
 @dataclass(frozen=True)
 class Size:
-    """How hard to push. CI runs the default; RUCHE_FAULT_SIZE=full is the issue's 50 users x 40 turns."""
+    """How hard to push. CI runs the default; RUCHE_FAULT_SIZE=full is the issue's 50 users x 40 turns
+    and a 300-message backlog."""
 
-    users: int = 6
-    messages: int = 10
-    backlog: int = 300
+    users: int = 4
+    messages: int = 8
+    backlog: int = 100  # over the 97 that used to need a 100-item transaction; full size: 300
     visitors: int = 2
-    visitor_messages: int = 6
-    kill_worker_every_s: float = 20.0  # of each worker's life
+    visitor_messages: int = 4
+    kill_worker_every_s: float = 45.0  # of each worker's life (a start takes ~15 s on a busy box)
     kill_chance: float = 0.01  # per kill point per turn
     commit_error_chance: float = 0.05
     drain_timeout_s: float = 300.0
@@ -55,7 +56,8 @@ class Size:
     @classmethod
     def from_env(cls) -> Size:
         if os.environ.get("RUCHE_FAULT_SIZE") == "full":
-            return cls(users=50, messages=40, visitors=10, visitor_messages=10, drain_timeout_s=1800.0)
+            return cls(users=50, messages=40, backlog=300, visitors=10, visitor_messages=10, kill_worker_every_s=20.0,
+                       drain_timeout_s=1800.0)
         return cls()
 
     def worker_env(self) -> dict[str, str]:
