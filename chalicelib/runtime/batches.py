@@ -6,8 +6,8 @@ first failure. Here each message group gets its own processor, and each tenant's
 their own thread (a lane), so a slow turn of tenant A never waits in front of tenant B's record in
 the same batch (DESIGN.md §7: another tenant's reply is delayed by at most 5 s beyond its own
 work). In a lane, no record STARTS later than BATCH_BOUND_S after the batch began: the rest are
-handed back (visible again at once) for the next invocation, so a tenant's slow turns do not keep
-the invocation, and the poller, busy with its other records.
+handed back for the next invocation (a copy is queued, so the hand-back never counts toward the
+DLQ's maxReceiveCount), so a tenant's slow turns do not keep the invocation, and the poller, busy.
 
 Every record that fails is logged here with its exception, ids and receive count; SQS retries it
 and after the queue's maxReceiveCount moves it to the dead-letter queue.
@@ -15,6 +15,7 @@ and after the queue's maxReceiveCount moves it to the dead-letter queue.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -114,19 +115,40 @@ class _GroupRunner:
         with record_keys(record_id=record.message_id, receive_count=attempt):
             if time.monotonic() - self._started_at > self._bound_s:
                 logger.info("batch time bound spent: record handed back unstarted")
-                self._come_back(record.receipt_handle, 0.0)
-                raise ReturnLater("batch time bound spent")
+                self._hand_back(record, 0.0)
+                return
             try:
                 self._handler(self._svc, record)
             except ReturnLater as later:
                 logger.info("record returns to the queue later", extra={"after_s": round(later.after_s, 3),
                                                                          "reason": str(later)})
-                self._come_back(record.receipt_handle, later.after_s)
-                raise
+                self._hand_back(record, later.after_s)
+                if later.after_s > 0:
+                    raise  # held: the record itself waits (its group waits behind it)
             except Exception:
                 # Never swallowed: logged with its ids and attempt, then retried by SQS (DLQ at the end).
                 logger.exception("turn record failed", extra={"group": record.attributes.message_group_id})
                 raise
+
+    def _hand_back(self, record: SQSRecord, after_s: float) -> None:
+        """Back to the queue without counting as a failed receive (maxReceiveCount is for poison):
+        at once, a copy is queued and this record succeeds. A record only wakes its session's
+        worker (the inbox holds the message and its order), so a copy behind the group's later
+        records, or an extra copy after a crash, changes nothing. Later: the record's visibility."""
+        queue_url = self._svc.settings.turn_queue_url
+        if after_s > 0 or not queue_url:
+            self._come_back(record.receipt_handle, after_s)
+            return
+        attempt = record.attributes.approximate_receive_count or "0"
+        try:
+            self._svc.sqs.send_message(
+                QueueUrl=queue_url, MessageBody=record.body,
+                MessageGroupId=record.attributes.message_group_id or record.message_id,
+                MessageDeduplicationId=hashlib.sha256(f"{record.message_id}:again:{attempt}".encode()).hexdigest())
+        except Exception as exc:  # not queued: the record itself comes back (and counts a receive)
+            logger.warning("could not queue a record again", exc_info=True)
+            self._come_back(record.receipt_handle, 0.0)
+            raise ReturnLater("could not queue the record again") from exc
 
     def _come_back(self, receipt_handle: str, after_s: float) -> None:
         queue_url = self._svc.settings.turn_queue_url
