@@ -305,16 +305,28 @@ def transcript(stack: Stack, conversation: Conversation) -> list[str]:
 
 
 def _messages(stack: Stack, conversation: Conversation) -> list[dict[str, Any]]:
+    """The whole transcript. The agent route pages it (50 a page unless ?limit=, up to 200): every
+    page is read, or a long session looks cut short (a 100-message backlog's first page ends at its
+    48th user message: 2 turns of 20 plus their replies, then 8)."""
     if conversation.binding is not None:
         binding_id, token = conversation.binding
         response = stack.call("GET", f"/v1/webhooks/webchat/{binding_id}/messages", token,
                               headers={"X-Visitor-Token": conversation.visitor_token or ""})
-    else:
-        response = stack.call("GET", f"/v1/agents/{AGENT}/sessions/{conversation.session_id}/messages",
+        assert response.status_code == 200, response.text
+        webchat: list[dict[str, Any]] = response.json()["messages"]
+        return webchat
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = f"?limit=200{f'&cursor={cursor}' if cursor else ''}"
+        response = stack.call("GET", f"/v1/agents/{AGENT}/sessions/{conversation.session_id}/messages{query}",
                               conversation.tenant_key)
-    assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["messages"]
-    return found
+        assert response.status_code == 200, response.text
+        body = response.json()
+        found += body["messages"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return found
 
 
 def wait_for_drain(stack: Stack, conversations: list[Conversation], timeout_s: float, report: Report) -> None:
