@@ -27,7 +27,7 @@ from chalicelib.api.http import (
 from chalicelib.api.openapi import document
 from chalicelib.api.pagination import paginate
 from chalicelib.api.webchat_page import render as render_webchat_page
-from chalicelib.runtime import agents, idempotency, ingest, interlocutors, lifecycle, turns, worker
+from chalicelib.runtime import agents, dead_letters, idempotency, ingest, interlocutors, lifecycle, turns, worker
 from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
@@ -65,6 +65,13 @@ def delete_tenant(tenant_id: str) -> Response:
     require_admin(_request())
     admin.delete_tenant(services(), tenant_id)
     return json_response(None, 204)
+
+
+@app.route("/v1/dead-letters/replay", methods=["POST"])
+@api_call
+def replay_dead_letters() -> Response:
+    require_admin(_request())
+    return json_response(dead_letters.replay_dead_letters(services()).to_json())
 
 
 @app.route("/v1/config", methods=["PUT"], content_types=BODY_TYPES)

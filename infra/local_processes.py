@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +76,7 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    relaunch: Callable[[], subprocess.Popen[bytes]] | None = None  # set for children restarted on exit
 
 
 class Children:
@@ -88,14 +90,20 @@ class Children:
         return self.logs / f"{name}.log"
 
     def start(self, name: str, argv: list[str], env: dict[str, str],
-              cwd: Path | None = None) -> subprocess.Popen[bytes]:
+              cwd: Path | None = None, *, restart: bool = False) -> subprocess.Popen[bytes]:
+        """Start a child. With `restart`, watch() starts it again whenever it exits on its own, as
+        Lambda runs a new container after a crash (the worker, redis-server and chalice local)."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        with self.log_of(name).open("ab") as log:
-            process = subprocess.Popen(  # noqa: S603 - binaries of our venv, arguments we build
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                start_new_session=True,
-            )
-        self._children.append(Child(name, process, self.log_of(name)))
+
+        def launch() -> subprocess.Popen[bytes]:
+            with self.log_of(name).open("ab") as log:
+                return subprocess.Popen(  # noqa: S603 - binaries of our venv, arguments we build
+                    argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                    start_new_session=True,
+                )
+
+        process = launch()
+        self._children.append(Child(name, process, self.log_of(name), launch if restart else None))
         return process
 
     @staticmethod
@@ -105,14 +113,20 @@ class Children:
             port: int = sock.getsockname()[1]
             return port
 
-    def watch(self, poll_s: float = 0.5) -> int:
-        """Block while every child runs; when one exits on its own, say which and return 1."""
+    def watch(self, poll_s: float = 0.2) -> int:
+        """Block while every child runs, restarting those started with `restart`; when another one
+        exits on its own, say which and return 1."""
         while True:
             for child in self._children:
                 code = child.process.poll()
-                if code is not None:
+                if code is None:
+                    continue
+                if child.relaunch is None:
                     print(f"  ✗ {child.name} exited with code {code}: see {child.log}", flush=True)
                     return 1
+                _signal_group(child.process.pid, signal.SIGKILL)  # what the dead leader left behind
+                child.process = child.relaunch()
+                print(f"  ↻ {child.name} exited with code {code}: restarted (pid {child.process.pid})", flush=True)
             time.sleep(poll_s)
 
     def stop_all(self) -> int:

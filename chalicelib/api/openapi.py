@@ -64,6 +64,8 @@ ROUTES: tuple[Route, ...] = (
         status=201,
     ),
     Route("/v1/tenants/{tenant_id}", "DELETE", "Erase a tenant and all its data", auth="admin", status=204),
+    Route("/v1/dead-letters/replay", "POST", "Send dead-lettered turn records back to the turn queue",
+          auth="admin"),
     Route("/v1/config", "PUT", "Replace the tenant config layer", free_body="a tenant config layer"),
     Route("/v1/config", "GET", "The tenant config layer"),
     Route("/v1/keys", "POST", "A new API key for the caller's tenant (shown once)", status=201),

@@ -18,6 +18,11 @@ DELIVERY_KEY_TTL_S = 7 * 86_400
 _PULLED = frozenset({"api", "webchat"})
 
 
+def pushes_replies(channel: str) -> bool:
+    """True when the channel's replies are sent to the provider (not read back by the client)."""
+    return channel not in _PULLED
+
+
 def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_id: str, reply: str, *,
                   reply_to: dict[str, Any]) -> bool:
     """Send the reply once. False when nothing was sent: pulled channel, already sent, or failed."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from chalicelib.domain.config import Config
@@ -26,6 +26,7 @@ from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, Provi
 from chalicelib.providers.tools_http import HttpToolClient
 from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.events import emit_turn_events
+from chalicelib.runtime.faults import fault_point
 from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.metrics import publish_turn
 from chalicelib.runtime.quota import announce, breach_of, quota_reply
@@ -35,6 +36,10 @@ from chalicelib.stores.ports import PublishedBundle, TranscriptMessage, TurnComm
 
 # Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
 TOOL_BUDGET_S = 15.0
+# A turn starts no LLM attempt after this, and no attempt runs past it: a hostile or broken model
+# ends in the fallback reply instead of holding its worker (and the queue's visibility timeout,
+# 120 s, is never reached by a turn still running).
+TURN_DEADLINE_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,21 @@ class _UnavailableLlm:
         raise ProviderError(self._reason)
 
 
+class DeadlineLlm:
+    """An LLM provider whose calls all end by the turn's deadline (monotonic seconds)."""
+
+    def __init__(self, inner: LlmProvider, *, deadline_s: float) -> None:
+        self.name, self._inner, self._deadline_s = inner.name, inner, deadline_s
+
+    def complete(self, request: LlmRequest) -> LlmResponse:
+        remaining = self._deadline_s - time.monotonic()
+        if remaining <= 0.05:
+            raise ProviderError("the turn's deadline has passed")
+        timeout = min(request.timeout_s, remaining)
+        retries = max(0, min(request.max_retries, int(remaining // timeout) - 1))  # each attempt may take `timeout`
+        return self._inner.complete(replace(request, timeout_s=timeout, max_retries=retries))
+
+
 # Asked at the commit point with the turn's result (None: refused by a quota, nothing ran); False
 # drops the turn (it was superseded).
 CommitGate = Callable[[FocalResult | None], bool]
@@ -73,18 +93,21 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
     """Run and commit one turn; None when `may_commit` dropped it.
 
     `tenant_layer` and `interlocutor` are read here when the caller did not batch them already.
-    `inbound`: (message id, text) of each channel message this logical turn answers, so the
-    transcript keeps the ids the channel was given; without it the message gets a new id.
+    `inbound`: (message id, text) of each inbox message this logical turn answers: the transcript
+    keeps their ids, and they leave the inbox in the commit; without it the message gets a new id.
     `month`: the tenant's usage this month (read with the turn's first batch); past a quota the
-    turn is refused (runtime/quota.py) but committed, so the message is kept.
-    Raises StaleSession if the session moved on meanwhile.
+    turn is refused (runtime/quota.py) but committed, so the message is kept (and leaves the inbox).
+    Raises StaleSession if the session moved on meanwhile or those messages were answered already.
     """
     tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
     turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
                    turn_id=turn_id):
+        said = list(inbound) or [(new_id("msg"), message)]
+        answered = tuple(message_id for message_id, _ in inbound)  # only inbox messages come as `inbound`
         if session.status is SessionStatus.HANDOFF:
-            return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s)
+            return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s,
+                                said=said, answered=answered)
         layer = svc.config_store.get_tenant_layer(tenant_id) if tenant_layer is None else tenant_layer
         step = session.scenario
 
@@ -98,26 +121,26 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
             if may_commit is not None and not may_commit(None):
                 return None  # a newer message is waiting: the next turn answers (or refuses) them all
             return _refused_turn(svc, published, session, message, breach, turn_id=turn_id, channel=channel,
-                                 now_s=now_s, said=list(inbound) or [(new_id("msg"), message)])
+                                 now_s=now_s, said=said, answered=answered)
         if interlocutor is None:
             interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
         data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
         ctx = turn_context(published, session, data, config=config, message=message, channel=channel,
                            now_s=now_s)
         deps = FocalDeps(
-            llm=_llm(svc, tenant_id, config),
+            llm=DeadlineLlm(_llm(svc, tenant_id, config), deadline_s=started + TURN_DEADLINE_S),
             embedder=svc.embedder_for(tenant_id, config),
             tools=http_tool_runner(HttpToolClient(allow_private=config.network.allow_private)),
             resolve_config=resolve_for,
         )
-        result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
+        result = run_focal(ctx, deps, tool_deadline_s=min(time.monotonic() + TOOL_BUDGET_S, started + TURN_DEADLINE_S))
         if may_commit is not None and not may_commit(result):
             logger.info("turn superseded by a newer message: reply dropped")
             return None
         heads = {name: value.version for name, value in data.fields.items()}
-        said = list(inbound) or [(new_id("msg"), message)]
         done = _commit(svc, published, session, result, message=message, turn_id=turn_id,
-                       turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said)
+                       turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said,
+                       answered=answered)
         publish_turn(done.record, (time.monotonic() - started) * 1000)  # committed turns only
         return done
 
@@ -132,7 +155,7 @@ def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
 
 def _commit(svc: Services, published: PublishedBundle, session: Session, result: FocalResult, *,
             message: str, turn_id: str, turn_number: int, channel: str, now_s: float,
-            heads: dict[str, int], said: list[tuple[str, str]]) -> TurnDone:
+            heads: dict[str, int], said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
     fields = published.bundle.fields
     reply = result.enforced.reply
     stamp = now_iso()
@@ -147,7 +170,8 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
     transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
                                    field_changes=list(result.field_changes), transcript=transcript, now_s=now_s,
-                                   field_heads=heads))
+                                   field_heads=heads, answered=answered))
+    fault_point("after_commit")
     emit_turn_events(svc, record)  # after the commit: only a committed turn is announced
     logger.info("turn committed", extra={
         "rules": list(result.selected_rules), "llm_calls": result.llm_calls,
@@ -159,7 +183,7 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
 
 def _refused_turn(svc: Services, published: PublishedBundle, session: Session, message: str,
                   breach: QuotaBreach, *, turn_id: str, channel: str, now_s: float,
-                  said: list[tuple[str, str]]) -> TurnDone:
+                  said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
     """Past a monthly quota: no LLM call. The message is kept; a channel user gets the agent's
     fallback reply, an API caller a 429 (turns.py). The tenant hears of it once per period."""
     stamp, turn_number = now_iso(), session.turn_count + 1
@@ -179,7 +203,7 @@ def _refused_turn(svc: Services, published: PublishedBundle, session: Session, m
     if reply:
         transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s))
+                                   transcript=transcript, now_s=now_s, answered=answered))
     logger.warning("turn refused: monthly quota reached", extra={"limit": breach.limit, "quota": breach.quota})
     announce(svc, published.tenant_id, breach)
     return TurnDone(turn_id=turn_id, session=after, reply=reply or None, outcome=outcome, record=record,
@@ -187,7 +211,7 @@ def _refused_turn(svc: Services, published: PublishedBundle, session: Session, m
 
 
 def _silent_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *, turn_id: str,
-                 channel: str, now_s: float) -> TurnDone:
+                 channel: str, now_s: float, said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
     """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
     stamp, turn_number = now_iso(), session.turn_count + 1
     fields = published.bundle.fields
@@ -200,8 +224,9 @@ def _silent_turn(svc: Services, published: PublishedBundle, session: Session, me
     )
     after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
                                        "updated_at": stamp, "last_activity_s": now_s})
-    transcript = [TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp)]
+    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
+                  for message_id, text in said]
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s))
+                                   transcript=transcript, now_s=now_s, answered=answered))
     logger.info("turn received during handoff: agent silent")
     return TurnDone(turn_id=turn_id, session=after, reply=None, outcome=outcome, record=record)

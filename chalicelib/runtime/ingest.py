@@ -2,11 +2,13 @@
 
 No turn runs here: the answer must reach the provider within its deadline (Slack 3 s, Twilio
 15 s). Every verified message is first counted against the binding's, the visitor's and the
-tenant's rate limits (api/limits.py; 429 with Retry-After, nothing written). Order per
-message: dedupe marker (a redelivery stops here), interlocutor, open session, inbox (so a
-running turn sees it at its commit point), then one SQS FIFO message whose group is the session
-key (one turn per session at a time) and whose dedup id derives from the provider message id.
-A request whose signature does not verify answers 403 before anything is written.
+tenant's rate limits (api/limits.py; 429 with Retry-After, nothing written). Order per message:
+the dedupe marker and the inbox item in one transaction that also checks the tenant and agent are
+alive (the durable copy, before the 200; a redelivery writes nothing; a binding still cached after
+a deletion writes nothing and answers 404), interlocutor, open session, then one SQS FIFO message
+whose group is the session key (one turn per session at a time) and whose dedup id derives from
+the provider message id. A request whose signature does not verify answers 403 before anything is
+written.
 
 Webchat has no provider signature: the binding's (public) token names the binding and a signed,
 server-issued visitor token names the visitor (channels/webchat.py).
@@ -33,8 +35,9 @@ from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.session import SessionKey
-from chalicelib.runtime.queueing import queue_turn
+from chalicelib.runtime.queueing import send_record
 from chalicelib.runtime.services import Services
+from chalicelib.stores.inbox import DedupeMark, InboxMessage
 
 logger = Logger(child=True)
 
@@ -131,35 +134,30 @@ def binding_for(svc: Services, channel: str, binding_id: str) -> ChannelBinding:
 
 
 def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, open_session: bool = True) -> Accepted:
-    """Dedupe, append to the session's inbox and enqueue the turn.
+    """Store the message durably (dedupe marker and inbox item in one transaction), then enqueue it.
 
     Provider webhooks must answer within the provider's deadline, so they leave resolving the
     interlocutor and opening the session to the worker (`open_session=False`); webchat answers
-    with the session id, so it opens the session here.
+    with the session id, so it opens the session here. A redelivery of a message that is still
+    pending sends its record again (a crash or a failed send may have left it without one); one
+    that was answered changes nothing. Raises Unavailable (the provider retries) when DynamoDB or
+    SQS cannot take it.
     """
     message_id = message_id_of(binding, message.provider_message_id)
     key = SessionKey(tenant_id=binding.tenant_id, agent_id=binding.agent_id, channel=message.channel,
                      user_id=message.user_id)
-    # The first write, conditional on the tenant and agent being alive: a binding this container
-    # still caches after a deletion writes nothing (NotFound, 404).
-    is_new = svc.dedupe.first_sighting_live(binding.tenant_id, binding.agent_id, message.channel,
-                                            message.provider_message_id, DEDUPE_TTL_S)
+    is_new = svc.inbox.accept(key, InboxMessage(message_id, message.text, message.received_at),
+                              DedupeMark(message.channel, message.provider_message_id, DEDUPE_TTL_S))
     session = None
     if open_session:
         interlocutor_id = svc.interlocutors.resolve(binding.tenant_id, message.channel, message.user_id)
         session = svc.sessions.open(key, interlocutor_id, now_s())
     session_id = session.session_id if session else None
-    if not is_new:
-        return Accepted(message_id=message_id, session_id=session_id, is_new=False)
-    try:
-        queue_turn(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
-                   session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
-                   extra={"provider_message_id": message.provider_message_id})
-    except Unavailable:
-        # Not taken: the webhook answers 503, and the provider's retry must not look like a duplicate.
-        svc.dedupe.forget(binding.tenant_id, message.channel, message.provider_message_id)
-        raise
-    return Accepted(message_id=message_id, session_id=session_id, is_new=True)
+    if is_new or svc.inbox.is_pending(key, message_id):
+        send_record(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
+                    session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
+                    extra={"provider_message_id": message.provider_message_id})
+    return Accepted(message_id=message_id, session_id=session_id, is_new=is_new)
 
 
 def message_id_of(binding: ChannelBinding, provider_message_id: str) -> str:

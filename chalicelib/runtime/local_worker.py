@@ -10,11 +10,14 @@ maxReceiveCount), every other record is deleted.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.runtime.faults import fault_point, install_commit_errors
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.worker import handle_batch
@@ -22,6 +25,7 @@ from chalicelib.runtime.worker import handle_batch
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import DeleteMessageBatchRequestEntryTypeDef
 
+DEFAULT_POLLERS = 2
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -51,6 +55,7 @@ def poll_once(svc: Services, handler: Handler | None = None, wait_s: int = 2) ->
     arn = svc.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     event = lambda_event(messages, arn)
     result = (handler or (lambda e: handle_batch(e, None, svc)))(event)
+    fault_point("before_delete")  # the turns are committed; the records are not deleted yet
     failed = {failure["itemIdentifier"] for failure in result.get("batchItemFailures", [])}
     done: list[DeleteMessageBatchRequestEntryTypeDef] = [
         {"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
@@ -61,25 +66,42 @@ def poll_once(svc: Services, handler: Handler | None = None, wait_s: int = 2) ->
     return len(messages)
 
 
+def pollers_wanted() -> int:
+    """How many batches run at once (RUCHE_WORKER_POLLERS, default 2), as Lambda runs several
+    invocations for different message groups: one slow batch does not stop the others."""
+    raw = os.environ.get("RUCHE_WORKER_POLLERS", "")
+    return max(1, int(raw)) if raw.isdigit() else DEFAULT_POLLERS
+
+
 def main() -> int:
     svc = services()
     if not svc.settings.turn_queue_url:
         print("RUCHE_TURN_QUEUE_URL is not set: nothing to poll", file=sys.stderr)
         return 2
-    stopping = False
+    install_commit_errors(svc.dynamodb)  # only when the fault suite asks (runtime/faults.py)
+    stopping = threading.Event()
 
     def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        stopping.set()
+
+    def poll_until_stopped() -> None:
+        while not stopping.is_set():
+            try:
+                poll_once(svc)
+            except Exception:  # keep polling: one bad batch must not stop the local stack
+                logger.exception("batch failed")
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"worker polling {svc.settings.turn_queue_url}", flush=True)
-    while not stopping:
-        try:
-            poll_once(svc)
-        except Exception:  # keep polling: one bad batch must not stop the local stack
-            logger.exception("batch failed")
+    pollers = [threading.Thread(target=poll_until_stopped, name=f"poller-{index}", daemon=True)
+               for index in range(pollers_wanted())]
+    print(f"worker polling {svc.settings.turn_queue_url} with {len(pollers)} pollers", flush=True)
+    for poller in pollers:
+        poller.start()
+    while not stopping.wait(0.5):
+        pass
+    for poller in pollers:
+        poller.join(timeout=30)
     return 0
 
 

@@ -1,8 +1,11 @@
-"""Put an inbound message on its session's way to a turn: the inbox, then the FIFO turn queue.
+"""Put an inbound message on its session's way to a turn: the durable inbox, then the FIFO turn queue.
 
 Shared by channel webhooks (runtime/ingest.py) and asynchronous API turns (runtime/turns.py).
-The worker (runtime/worker.py) reads both: the queue orders a session's messages, the inbox lets
-one turn answer every message waiting together.
+The inbox item (DynamoDB) is the message's durable copy, written before the 200/202; the queue
+record (group = the session key) wakes the worker, which answers whatever is pending in order
+(runtime/worker.py). A record whose message was already answered commits nothing, so sending a
+record twice is harmless; a message without any record would wait for the session's next one,
+which is why a failed send is undone (API) or redone by the provider's retry (webhooks).
 """
 
 from __future__ import annotations
@@ -16,20 +19,39 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import Unavailable
 from chalicelib.domain.session import SessionKey
+from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 from chalicelib.stores.dynamo_sessions import session_key_hash
 
 
 def queue_turn(svc: Services, key: SessionKey, *, message_id: str, text: str, received_at: float,
-               session_id: str | None = None, binding_id: str | None = None,
-               reply_to: Mapping[str, Any] | None = None, turn_id: str | None = None,
-               extra: Mapping[str, Any] | None = None) -> None:
-    """Append to the inbox and send one SQS FIFO message (group = the session key).
+               session_id: str | None = None, turn_id: str | None = None) -> None:
+    """Store the message as pending and send its record; an API turn's path.
 
-    Raises Unavailable when the message could not be queued (the caller answers 503 so the sender
-    retries). The deduplication id is the message id: a retried send is dropped by SQS.
+    Raises Unavailable when the message could not be queued, after taking it out of the inbox
+    again (the caller answers 503 and the client retries as a new message).
     """
-    svc.inbox.append(key, message_id, text, received_at)
+    svc.inbox.append(key, message_id, text, received_at, turn_id)
+    try:
+        send_record(svc, key, message_id=message_id, text=text, received_at=received_at,
+                    session_id=session_id, turn_id=turn_id)
+    except Unavailable:
+        try:
+            svc.inbox.discard(key, [message_id])
+        except Unavailable:  # it stays pending and is answered with the session's next message
+            logger.warning("a message that could not be queued stays in the inbox", extra={"message_id": message_id})
+        raise
+
+
+def send_record(svc: Services, key: SessionKey, *, message_id: str, text: str, received_at: float,
+                session_id: str | None = None, binding_id: str | None = None,
+                reply_to: Mapping[str, Any] | None = None, turn_id: str | None = None,
+                extra: Mapping[str, Any] | None = None) -> None:
+    """Send the SQS FIFO record of a message already in the inbox (group = the session key).
+
+    The deduplication id is the message id: SQS drops a resend within its 5-minute window, and
+    the worker acknowledges a later one. Raises Unavailable when SQS cannot be reached.
+    """
     body = {
         "kind": "turn", "tenant_id": key.tenant_id, "agent_id": key.agent_id, "binding_id": binding_id,
         "channel": key.channel, "session_id": session_id, "user_id": key.user_id, "message_id": message_id,

@@ -5,7 +5,7 @@ tests that change the environment. boto3 clients and the Redis client are create
 on first use: a route that never touches KMS never builds a KMS client. boto3 honours
 AWS_ENDPOINT_URL itself (moto_server / LocalStack locally).
 
-Environment: RUCHE_TABLE, RUCHE_IDEMPOTENCY_TABLE, RUCHE_TURN_QUEUE_URL, RUCHE_SECRETS_KEY_ID,
+Environment: RUCHE_TABLE, RUCHE_IDEMPOTENCY_TABLE, RUCHE_TURN_QUEUE_URL, RUCHE_TURN_DLQ_URL, RUCHE_SECRETS_KEY_ID,
 REDIS_URL (optional: without it locks and rate limits live in DynamoDB), RUCHE_ADMIN_KEY,
 RUCHE_MAX_BODY_BYTES, RUCHE_LLM_CASSETTE, and the platform config overrides of
 config.resolver.platform_layer_from_env.
@@ -78,6 +78,7 @@ class Settings:
     max_body_bytes: int
     cassette: str | None
     platform_layer: dict[str, Any] = field(default_factory=dict)
+    turn_dlq_url: str = ""  # RUCHE_TURN_DLQ_URL (runtime/dead_letters.py)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -92,6 +93,7 @@ class Settings:
             max_body_bytes=int(raw_limit) if raw_limit.isdigit() else DEFAULT_MAX_BODY_BYTES,
             cassette=environ.get("RUCHE_LLM_CASSETTE") or None,
             platform_layer=platform_layer_from_env(environ),
+            turn_dlq_url=environ.get("RUCHE_TURN_DLQ_URL", ""),
         )
 
 
@@ -191,10 +193,10 @@ class Services:
 
     @functools.cached_property
     def inbox(self) -> SessionInbox:
-        """Inbound messages waiting for a turn: Redis, DynamoDB when Redis is down or absent."""
-        from chalicelib.stores.inbox import SessionInbox  # noqa: PLC0415 - imports redis (see `redis`)
+        """Accepted messages waiting for their turn: DynamoDB, never Redis alone (stores/inbox.py)."""
+        from chalicelib.stores.inbox import SessionInbox  # noqa: PLC0415 - loaded by ingest and the worker only
 
-        return SessionInbox(self.redis, self.dynamodb, self.settings.table)
+        return SessionInbox(self.dynamodb, self.settings.table)
 
     @functools.cached_property
     def dedupe(self) -> DedupeStore:

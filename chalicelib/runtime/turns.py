@@ -143,16 +143,17 @@ def open_session(svc: Services, key: SessionKey, start: TurnStart, published: Pu
 
 
 @contextmanager
-def hold_session(lock: SessionLock, key: SessionKey, *, wait_s: float = LOCK_WAIT_S) -> Iterator[int]:
+def hold_session(lock: SessionLock, key: SessionKey, *, wait_s: float = LOCK_WAIT_S,
+                 ttl_s: float = LOCK_TTL_S) -> Iterator[int]:
     """Hold the session's lock for the block; wait for a running turn to finish first."""
     name = f"session:{key.as_string()}"
     deadline = time.monotonic() + wait_s
-    token = lock.acquire(name, LOCK_TTL_S)
+    token = lock.acquire(name, ttl_s)
     while token is None:
         if time.monotonic() > deadline:
             raise Conflict("another turn of this session is still running; try again shortly")
         time.sleep(0.05)
-        token = lock.acquire(name, LOCK_TTL_S)
+        token = lock.acquire(name, ttl_s)
     try:
         yield token
     finally:

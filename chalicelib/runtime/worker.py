@@ -1,33 +1,42 @@
-"""The queue worker: turns that arrived through channel webhooks, run from the SQS FIFO queue.
+"""The queue worker: turns that arrived through channel webhooks or async API calls, run from SQS FIFO.
 
-One FIFO message group per session, so SQS keeps a session's messages in order and hands the
-worker one at a time. Ingest also appends every message to the session's inbox, which is how
-the worker batches and supersedes (DESIGN.md §3):
+The session inbox (stores/inbox.py, DynamoDB) is the durable copy of every accepted message; a
+queue record is the wake-up call of one message's session. For each record, under the session lock:
 
-- the first record of a session in a batch takes every pending inbox message as ONE logical turn;
-  later records whose messages were already answered find the inbox empty and are done;
+- the record's message is no longer in the inbox: it was answered (its turn committed). The record
+  is acknowledged without committing anything; if the turn named by this record's turn id was
+  committed but its reply perhaps not delivered (a crash after the commit), it is delivered now,
+  at most once (a delivery key);
+- otherwise the oldest pending messages, at most MAX_MESSAGES_PER_TURN, are ONE logical turn. Its
+  commit removes exactly those messages from the inbox, on the condition that they are still
+  there, and claims its turn id, so a redelivered or concurrent duplicate commits nothing;
 - a message younger than the accumulation window holds its group: the record's visibility is
   extended by the rest of the window and it is reported as a batch item failure;
-- at the commit point, a newer message in the inbox supersedes the turn (its reply is dropped)
-  unless an irreversible tool already ran;
-- a reply is delivered at most once per turn (a delivery key), after the commit.
+- at the commit point, a message that arrived while the turn ran supersedes it (its reply is
+  dropped) unless an irreversible tool already ran; the record then runs the next turn at once,
+  which answers every pending message together. A record runs at most MAX_TURNS_PER_RECORD turns.
 
-Records are processed by Powertools' SqsFifoPartialProcessor with skip_group_on_error: a failing
-session stops only its own group; the other sessions of the batch go on. A record that keeps
-failing goes to the dead-letter queue after the queue's maxReceiveCount.
+The turn id of a logical turn is that of its oldest message: the id an async API call answered
+202 with, else one derived from the message id, so a retried record reuses it and the commit's
+condition on it holds only once. Batches run per message group (runtime/batches.py). A record
+that fails is logged with its exception, ids and receive count, retried by SQS, and after the
+queue's maxReceiveCount lands in the dead-letter queue (runtime/dead_letters.py replays it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, StaleSession
 from chalicelib.domain.session import Session, SessionKey
-from chalicelib.runtime.delivery import deliver_reply
+from chalicelib.runtime.batches import ReturnLater, run_batch
+from chalicelib.runtime.delivery import deliver_reply, pushes_replies
 from chalicelib.runtime.events import deliver_event, is_event_message
+from chalicelib.runtime.faults import fault_point
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.turns import hold_session, open_session
@@ -37,8 +46,19 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
     from chalicelib.focal.pipeline import FocalResult
-    from chalicelib.runtime.execute import CommitGate
+    from chalicelib.runtime.execute import CommitGate, TurnDone
     from chalicelib.stores.inbox import InboxMessage
+
+# At most this many messages make one logical turn: a transaction of 100 items holds the turn's
+# own items, 2 per message (transcript entry + inbox delete) and room for field changes and
+# counters; a longer backlog is answered over several turns, oldest first (docs/ARCHITECTURE.md).
+MAX_MESSAGES_PER_TURN = 20
+# Supersedes and backlogs a record works through before it hands itself back to the queue.
+MAX_TURNS_PER_RECORD = 4
+# A crashed worker's session is free again after this. A queued turn needs no longer lock: FIFO
+# already runs one record per session, and if a slow turn outlives the lock, its commit's version
+# and inbox conditions still let only one turn answer a message (a sync turn's lock is 90 s).
+WORKER_LOCK_TTL_S = 30.0
 
 
 class TurnMessage(BaseModel):
@@ -59,97 +79,132 @@ class TurnMessage(BaseModel):
     received_at: float = 0.0
     turn_id: str | None = None  # set by an asynchronous API turn, which answered with it
 
+    @property
+    def session_key(self) -> SessionKey:
+        return SessionKey(tenant_id=self.tenant_id, agent_id=self.agent_id, channel=self.channel,
+                          user_id=self.user_id)
 
-class HoldForAccumulation(Exception):
+
+DROPPED: Literal["dropped"] = "dropped"
+NOT_COMMITTED: Literal["not_committed"] = "not_committed"
+
+
+class HoldForAccumulation(ReturnLater):
     """The session's newest message is younger than its accumulation window: wait for more."""
 
     def __init__(self, remaining_s: float) -> None:
-        super().__init__(f"holding the session for {remaining_s:.2f} s more")
+        super().__init__(f"holding the session for {remaining_s:.2f} s more", after_s=remaining_s)
         self.remaining_s = remaining_s
+
+
+class NotAnsweredYet(ReturnLater):
+    """The record's message is still pending after MAX_TURNS_PER_RECORD turns: back to the queue, at once."""
 
 
 def handle_batch(event: dict[str, Any], context: Any = None, svc: Services | None = None) -> dict[str, Any]:
     """The Lambda handler's body: {"batchItemFailures": [...]} for SQS to retry only those."""
-    # Powertools' batch utilities load with the first batch, not at every route's cold start.
-    from aws_lambda_powertools.utilities.batch import (  # noqa: PLC0415
-        SqsFifoPartialProcessor,
-        process_partial_response,
-    )
+    return run_batch(svc or services(), event, handle_record, context=context)
 
-    used = svc or services()
-    processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-    # Report even an all-failed batch as item failures rather than raising: the result for SQS is
-    # the same (every record comes back), and held records keep the visibility we gave them.
-    processor.raise_on_entire_batch_failure = False
 
-    def record_handler(record: SQSRecord) -> None:
-        handle_record(used, record)
-
-    return dict(process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                         context=context))
+def derived_turn_id(message_id: str) -> str:
+    """The turn id of a turn led by this message when no API call named one: stable across retries."""
+    return "turn_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
 
 
 def handle_record(svc: Services, record: SQSRecord) -> None:
-    """Run the logical turn this record belongs to, unless an earlier record already answered it."""
+    """Answer this record's message unless a committed turn already did. Raises HoldForAccumulation,
+    NotAnsweredYet, and whatever a turn raised (the record is then retried, finally dead-lettered)."""
     if is_event_message(record.body):  # outbound events share the turn queue (runtime/events.py)
         return deliver_event(svc, record)
     message = TurnMessage.model_validate_json(record.body)  # a poison body raises: retried, then DLQ
-    key = SessionKey(tenant_id=message.tenant_id, agent_id=message.agent_id, channel=message.channel,
-                     user_id=message.user_id)
-    try:
-        _run_logical_turn(svc, key, message)
-    except HoldForAccumulation as hold:
-        _extend_visibility(svc, record, hold.remaining_s)
-        raise
+    key = message.session_key
+    for _ in range(MAX_TURNS_PER_RECORD):
+        if _run_logical_turn(svc, key, message):
+            return
+    raise NotAnsweredYet(f"message still pending after {MAX_TURNS_PER_RECORD} turns")
 
 
-def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> None:
-    """The same reads as a sync turn (turns.py): two batched round trips under the lock, then FOCAL."""
-    with hold_session(svc.session_lock, key):
+def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> bool:
+    """One logical turn for the record's session; True once the record's message is answered or dropped."""
+    with hold_session(svc.session_lock, key, ttl_s=WORKER_LOCK_TTL_S):
         pending = svc.inbox.pending(key)
-        if not pending:
-            return  # answered together with an earlier message of this session
-        start = svc.turn_reads.start(key)
-        if start.latest_version is None:
-            logger.info("turn message for an agent that no longer exists: dropped")
-            return
-        published = svc.bundle_cache.version(key.tenant_id, key.agent_id, start.latest_version)
-        try:
-            session, data = open_session(svc, key, start, published, message.session_id)
-        except (NotFound, Conflict):  # the session was erased or ended after the message was queued
-            logger.info("turn message for a session that is gone or ended: dropped")
-            return
-        window_s = _accumulation_window_s(svc, published, session, start.tenant_layer)
-        youngest = max(entry.received_at for entry in pending)
-        remaining = youngest + window_s - time.time()
-        if remaining > 0:
-            raise HoldForAccumulation(remaining)
-        from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415 - the pipeline loads on first use
-
-        text = "\n".join(entry.text for entry in pending)
-        done = execute_turn(svc, published, session, text, channel=key.channel, turn_id=message.turn_id,
-                            may_commit=_commit_gate(svc, key, pending), tenant_layer=start.tenant_layer,
-                            interlocutor=data, inbound=[(entry.message_id, entry.text) for entry in pending],
-                            month=start.month)
-    if done is not None and done.reply is not None:
+        fault_point("after_inbox_read")
+        batch = pending[:MAX_MESSAGES_PER_TURN]
+        answered_already = message.message_id not in {entry.message_id for entry in pending}
+        done = None if answered_already else _answer(svc, key, message, pending, batch)
+    if answered_already or done is None:
+        _deliver_if_undelivered(svc, key, message)
+        return True
+    if isinstance(done, str):  # dropped on purpose; or not committed (superseded, raced): look again
+        return done == DROPPED
+    if done.reply is not None:
         deliver_reply(svc, message.binding_id, key, done.turn_id, done.reply, reply_to=message.reply_to)
+    return message.message_id in {entry.message_id for entry in batch}
 
 
-def _commit_gate(svc: Services, key: SessionKey, answered: list[InboxMessage]) -> CommitGate:
-    last_id = answered[-1].message_id
-    answered_ids = {entry.message_id for entry in answered}
+def _answer(svc: Services, key: SessionKey, message: TurnMessage, pending: list[InboxMessage],
+            batch: list[InboxMessage]) -> TurnDone | Literal["dropped", "not_committed"]:
+    """Run and commit the turn answering `batch`; DROPPED when its agent or session is gone."""
+    start = svc.turn_reads.start(key)
+    if start.latest_version is None:
+        logger.info("turn messages for an agent that no longer exists: dropped", extra={"messages": len(pending)})
+        svc.inbox.discard(key, [entry.message_id for entry in pending])
+        return DROPPED
+    published = svc.bundle_cache.version(key.tenant_id, key.agent_id, start.latest_version)
+    try:
+        session, data = open_session(svc, key, start, published, message.session_id)
+    except (NotFound, Conflict):  # the session was erased or ended after the message was queued
+        logger.info("turn message for a session that is gone or ended: dropped",
+                    extra={"message_id": message.message_id})
+        svc.inbox.discard(key, [message.message_id])
+        return DROPPED
+    window_s = _accumulation_window_s(svc, published, session, start.tenant_layer)
+    remaining = max(entry.received_at for entry in batch) + window_s - time.time()
+    if remaining > 0:
+        raise HoldForAccumulation(remaining)
+    from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415 - the pipeline loads on first use
+
+    text = "\n".join(entry.text for entry in batch)
+    turn_id = batch[0].turn_id or derived_turn_id(batch[0].message_id)
+    # Supersede only a turn that took everything pending: a longer backlog is answered in order.
+    may_commit = _commit_gate(svc, key, pending) if len(pending) <= MAX_MESSAGES_PER_TURN else None
+    try:
+        done = execute_turn(svc, published, session, text, channel=key.channel, turn_id=turn_id,
+                            may_commit=may_commit, tenant_layer=start.tenant_layer, interlocutor=data,
+                            inbound=[(entry.message_id, entry.text) for entry in batch], month=start.month)
+    except StaleSession as exc:  # another turn committed first (a lost lock, a redelivery): look again
+        logger.info("turn not committed: the session or its inbox moved on",
+                    extra={"reason": exc.details.get("reason", "stale_session"), "turn_id": turn_id})
+        return NOT_COMMITTED
+    return NOT_COMMITTED if done is None else done
+
+
+def _commit_gate(svc: Services, key: SessionKey, seen: list[InboxMessage]) -> CommitGate:
+    seen_ids = [entry.message_id for entry in seen]
 
     def may_commit(result: FocalResult | None) -> bool:
         irreversible_ran = result is not None and result.tools.irreversible_ran
-        if svc.inbox.newer_than(key, last_id) and not irreversible_ran:
-            return False  # superseded: the next turn takes every pending message as one
-        taken = svc.inbox.take_all(key)
-        for entry in taken:  # arrived after the check: keep them for the next turn
-            if entry.message_id not in answered_ids:
-                svc.inbox.append(key, entry.message_id, entry.text, entry.received_at)
-        return True
+        # Superseded: the record's next turn takes every pending message as one.
+        return irreversible_ran or not svc.inbox.arrived_since(key, seen_ids)
 
     return may_commit
+
+
+def _deliver_if_undelivered(svc: Services, key: SessionKey, message: TurnMessage) -> None:
+    """A record whose message was answered: if its own turn committed, make sure the reply went out.
+
+    Only a crash between a commit and its delivery leaves work here; the delivery key makes a
+    reply go out at most once however often this runs.
+    """
+    if not pushes_replies(key.channel) or message.binding_id is None:
+        return  # api and webchat replies are read from the transcript
+    committed = svc.sessions.committed_turn(key, message.turn_id or derived_turn_id(message.message_id))
+    if committed is None:
+        return  # answered by a turn another record led; that record delivers
+    reply = svc.sessions.reply_of(key.tenant_id, committed.session_id, committed.turn_number)
+    if reply is not None:
+        turn_id = message.turn_id or derived_turn_id(message.message_id)
+        deliver_reply(svc, message.binding_id, key, turn_id, reply, reply_to=message.reply_to)
 
 
 def _accumulation_window_s(svc: Services, published: PublishedBundle, session: Session,
@@ -159,11 +214,3 @@ def _accumulation_window_s(svc: Services, published: PublishedBundle, session: S
                                    scenario_id=state.scenario_id if state else None,
                                    step_id=state.step_id if state else None).config
     return config.session.accumulation_window_ms / 1000.0
-
-
-def _extend_visibility(svc: Services, record: SQSRecord, remaining_s: float) -> None:
-    queue_url = svc.settings.turn_queue_url
-    if not queue_url or not record.receipt_handle:
-        return
-    svc.sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=record.receipt_handle,
-                                      VisibilityTimeout=max(1, int(remaining_s + 0.999)))

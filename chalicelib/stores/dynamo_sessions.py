@@ -33,8 +33,9 @@ from chalicelib.stores.field_versions import (
     iso,
     read_field_heads,
 )
+from chalicelib.stores.inbox_items import answer_items, inbox_pk, turn_marker_sk
 from chalicelib.stores.liveness import is_gone, live_checks
-from chalicelib.stores.ports import Page, TranscriptMessage, TurnCommit
+from chalicelib.stores.ports import CommittedTurn, Page, TranscriptMessage, TurnCommit
 from chalicelib.stores.session_index import session_index_update, started_at
 
 if TYPE_CHECKING:
@@ -154,6 +155,9 @@ class DynamoSessionStore:
                 if is_gone(exc, transaction):  # stores/liveness.py: the agent or tenant was deleted
                     raise NotFound("the agent or its tenant was deleted", agent_id=session.key.agent_id) from exc
                 codes = cancellation_codes(exc)
+                if _answer_failed(transaction, codes):  # checked first: the session moved on for it too
+                    raise StaleSession("its messages were answered by another turn", session_id=session.session_id,
+                                       reason="already_answered") from exc
                 if codes[:1] == ["ConditionalCheckFailed"]:
                     raise StaleSession("the session moved on", session_id=session.session_id) from exc
                 if "TransactionConflict" not in codes and not (names and RACE_CODES & set(codes)):
@@ -209,6 +213,24 @@ class DynamoSessionStore:
             return found[ids.index(after) + 1 :]
         return found
 
+    def committed_turn(self, key: SessionKey, turn_id: str) -> CommittedTurn | None:
+        """The turn committed under turn_id (its marker in the key's inbox partition), if any."""
+        marker = self._get(it.key(inbox_pk(key.tenant_id, session_key_hash(key)), turn_marker_sk(turn_id)))
+        if marker is None:
+            return None
+        return CommittedTurn(session_id=it.text(marker, "session_id"), turn_number=it.number(marker, "turn_number"))
+
+    def reply_of(self, tenant_id: str, session_id: str, turn_number: int) -> str | None:
+        """The agent's message in that turn's transcript (one Query of the turn's few messages)."""
+        prefix = f"MSG#{turn_number:08d}#"
+        try:
+            rows = list(it.partition_items(self._client, self._table, it.session_pk(tenant_id, session_id), prefix,
+                                           consistent=True))
+        except (ClientError, BotoCoreError) as exc:
+            raise Unavailable("could not read the transcript") from exc
+        replies = [it.text(row, "text") for row in rows if it.text(row, "role") == "agent"]
+        return replies[-1] if replies else None
+
     # --- items -----------------------------------------------------------------------------------
 
     def _commit_items(self, commit: TurnCommit, heads: dict[str, int]) -> list[TransactWriteItemTypeDef]:
@@ -260,6 +282,9 @@ class DynamoSessionStore:
         )
         result += live_checks(self._table, tenant_id, session.key.agent_id)  # stores/liveness.py
         result += usage_items(self._table, record, commit.now_s)  # counters commit with the turn, or not at all
+        result += answer_items(self._table, tenant_id, session_key_hash(session.key), message_ids=commit.answered,
+                               turn_id=record.turn_id, session_id=session.session_id,
+                               turn_number=record.turn_number, expires_at=int(commit.now_s + self._retention_s))
         if len(result) > MAX_TRANSACTION_ITEMS:
             raise InvalidInput.at(
                 "transcript",
@@ -328,6 +353,22 @@ class DynamoSessionStore:
             return read_field_heads(self._client, self._table, tenant_id, interlocutor_id, names)
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("could not read interlocutor data") from exc
+
+
+def _answer_failed(transaction: list[TransactWriteItemTypeDef], codes: list[str]) -> bool:
+    """True when the condition of an inbox delete or of the turn marker failed (inbox_items.py)."""
+    for item, code in zip(transaction, codes, strict=False):
+        if code != "ConditionalCheckFailed":
+            continue
+        if "Delete" in item:
+            pk = item["Delete"]["Key"]["pk"]
+        elif "Put" in item:
+            pk = item["Put"]["Item"]["pk"]
+        else:
+            continue
+        if isinstance(pk, dict) and "#INBOX#" in str(pk.get("S", "")):
+            return True
+    return False
 
 
 def is_open(session: Session, now_s: float, idle_timeout_s: float) -> bool:

@@ -1,37 +1,36 @@
-"""The session inbox: inbound messages waiting for a turn (DESIGN.md §3, supersede and batching).
+"""The session inbox: accepted inbound messages waiting for the turn that answers them (DESIGN.md §3, §8).
 
-Ingest appends every inbound message here before enqueueing it; a running turn asks newer_than()
-at its commit point, and the next turn take_all()s the pending messages as one logical turn.
-Messages live in a Redis list; while Redis is unreachable they go to DynamoDB items instead
-(`T#<t>#INBOX#<session key hash>`), so Redis down never loses a message. Reads look at both places
-whenever Redis answers: one Redis round trip plus one DynamoDB Query. That Query is what lets a
-message written during an outage reach the next turn; nothing short of reading DynamoDB can know
-such a message exists.
+The inbox is DynamoDB, always: `T#<t>#INBOX#<session key hash>` / `M#<message id>` (inbox_items.py).
+An accepted message is written here before the webhook's 200 or the API's 202, and leaves only in
+the transaction that commits the turn answering it (stores/dynamo_sessions.py), so a crash, a
+commit error or Redis losing its data at any moment leaves it pending. Redis holds none of it.
+
+A webhook's dedupe marker and its inbox item are written in ONE transaction (`accept`): a provider
+retry after a crash finds either both (the message is in, pending or answered) or neither (it is
+taken as new). Nothing here decides what a turn answers; the worker does (runtime/worker.py).
 """
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import redis
-from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.errors import NotFound, Unavailable
 from chalicelib.domain.session import SessionKey
 from chalicelib.stores import items as it
 from chalicelib.stores.dynamo_sessions import session_key_hash
+from chalicelib.stores.field_versions import cancellation_codes, is_cancelled
+from chalicelib.stores.liveness import is_gone, live_checks
+from chalicelib.stores.inbox_items import MESSAGE_PREFIX, PENDING_TTL_S, inbox_pk, message_sk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-logger = Logger(child=True)
-
-_REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 _DYNAMO_FAILED = (ClientError, BotoCoreError)
 
 
@@ -40,118 +39,125 @@ class InboxMessage:
     message_id: str
     text: str
     received_at: float  # epoch seconds; the order of the inbox
+    turn_id: str | None = None  # the turn id an asynchronous API turn answered 202 with
 
 
-def inbox_pk(key: SessionKey) -> str:
-    return f"{it.tenant_pk(key.tenant_id)}#INBOX#{session_key_hash(key)}"
+@dataclass(frozen=True, slots=True)
+class DedupeMark:
+    """The provider's message id, marked seen in the same transaction as the inbox item."""
+
+    channel: str
+    provider_message_id: str
+    ttl_s: int
 
 
 class SessionInbox:
-    """Pending inbound messages per session key. Raises Unavailable only when both backends fail."""
+    """Pending inbound messages per session key, in DynamoDB. Raises Unavailable when DynamoDB fails."""
 
-    def __init__(
-        self,
-        redis_client: redis.Redis | None,
-        dynamo_client: DynamoDBClient,
-        table: str,
-        *,
-        prefix: str = "ruche:inbox:",
-        ttl_s: int = 86_400,
-        retry_redis_after_s: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._redis, self._dynamo, self._table = redis_client, dynamo_client, table
-        self._prefix, self._ttl_s = prefix, ttl_s
-        self._retry_after_s, self._clock = retry_redis_after_s, clock
-        self._redis_down_until = 0.0
+    def __init__(self, dynamo_client: DynamoDBClient, table: str, *, ttl_s: int = PENDING_TTL_S,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._dynamo, self._table, self._ttl_s, self._clock = dynamo_client, table, ttl_s, clock
 
-    def append(self, key: SessionKey, message_id: str, text: str, received_at: float) -> None:
-        """Add a message; Redis first, a DynamoDB item when Redis is unreachable."""
-        entry = json.dumps({"id": message_id, "text": text, "at": received_at})
-        if (client := self._usable_redis()) is not None:
-            try:
-                with client.pipeline(transaction=True) as pipe:
-                    pipe.rpush(self._list(key), entry)
-                    pipe.expire(self._list(key), self._ttl_s)
-                    pipe.execute()
-                return
-            except _REDIS_DOWN:
-                self._mark_redis_down("append")
-        item = {
-            "pk": it.s(inbox_pk(key)),
-            "sk": it.s(f"M#{received_at:017.6f}#{message_id}"),
-            "message_id": it.s(message_id),
-            "text": it.s(text),
-            "received_at": it.n(received_at),
-            it.TTL_ATTRIBUTE: it.n(int(time.time()) + self._ttl_s),
+    def accept(self, key: SessionKey, message: InboxMessage, dedupe: DedupeMark | None = None) -> bool:
+        """Store the message as pending; False when it was seen before (nothing written).
+
+        With `dedupe`, the provider message id is marked seen in the same transaction (the marker
+        of stores/dynamo_dedupe.py: an expired one counts as absent), which also checks that the
+        tenant and the agent are alive (stores/liveness.py; NotFound, nothing written). Without it, the message id
+        alone makes a repeated accept a no-op.
+        """
+        now = int(self._clock())
+        item: it.Item = {
+            "pk": it.s(inbox_pk(key.tenant_id, session_key_hash(key))),
+            "sk": it.s(message_sk(message.message_id)),
+            "message_id": it.s(message.message_id),
+            "text": it.s(message.text),
+            "received_at": it.n(message.received_at),
+            it.TTL_ATTRIBUTE: it.n(now + self._ttl_s),
         }
+        if message.turn_id:
+            item["turn_id"] = it.s(message.turn_id)
+        if dedupe is None:  # one conditional PutItem: no transaction needed
+            return self._put_new(item)
+        marker = it.key(it.dedupe_pk(key.tenant_id, dedupe.channel), dedupe.provider_message_id)
+        if self._seen(marker, now):  # a redelivery costs one read, not a cancelled transaction
+            return False
+        marker[it.TTL_ATTRIBUTE] = it.n(now + dedupe.ttl_s)
+        transaction: list[TransactWriteItemTypeDef] = [
+            *live_checks(self._table, key.tenant_id, key.agent_id),  # nothing under a deleted tenant or agent
+            {"Put": {"TableName": self._table, "Item": marker,  # the read above may race: the condition decides
+                     "ConditionExpression": "attribute_not_exists(pk) OR #exp < :now",
+                     "ExpressionAttributeNames": {"#exp": it.TTL_ATTRIBUTE},
+                     "ExpressionAttributeValues": {":now": it.n(now)}}},
+            {"Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        ]
         try:
-            self._dynamo.put_item(TableName=self._table, Item=item)
+            self._dynamo.transact_write_items(TransactItems=transaction)
+        except ClientError as exc:
+            if is_gone(exc, transaction):  # a binding still cached after its tenant or agent was deleted
+                raise NotFound("no such webhook (its tenant or agent was deleted)") from exc
+            if is_cancelled(exc) and "ConditionalCheckFailed" in cancellation_codes(exc):
+                return False  # seen before: the marker, or the message itself, is already there
+            raise Unavailable("could not store the inbound message") from exc
+        except BotoCoreError as exc:
+            raise Unavailable("could not store the inbound message") from exc
+        return True
+
+    def _seen(self, marker: it.Item, now: int) -> bool:
+        try:
+            found = self._dynamo.get_item(TableName=self._table, Key=marker, ConsistentRead=True).get("Item")
         except _DYNAMO_FAILED as exc:
-            raise Unavailable("neither redis nor dynamodb took the inbound message") from exc
+            raise Unavailable("could not read the dedupe marker") from exc
+        return found is not None and it.number(found, it.TTL_ATTRIBUTE) >= now
+
+    def _put_new(self, item: it.Item) -> bool:
+        try:
+            self._dynamo.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if it.is_condition_failure(exc):
+                return False
+            raise Unavailable("could not store the inbound message") from exc
+        except BotoCoreError as exc:
+            raise Unavailable("could not store the inbound message") from exc
+        return True
+
+    def append(self, key: SessionKey, message_id: str, text: str, received_at: float,
+               turn_id: str | None = None) -> bool:
+        """accept() without a dedupe marker; False when this message id is already pending."""
+        return self.accept(key, InboxMessage(message_id, text, received_at, turn_id))
 
     def pending(self, key: SessionKey) -> list[InboxMessage]:
-        """The waiting messages, oldest first, without taking them."""
-        from_redis: list[bytes] = []
-        if (client := self._usable_redis()) is not None:
-            try:
-                from_redis = client.lrange(self._list(key), 0, -1)  # type: ignore[assignment]
-            except _REDIS_DOWN:
-                self._mark_redis_down("pending")
-        return _merge(from_redis, [_from_item(row) for row in self._dynamo_rows(key)])
-
-    def take_all(self, key: SessionKey) -> list[InboxMessage]:
-        """Take every waiting message, oldest first. Two concurrent takers never get the same one."""
-        from_redis: list[bytes] = []
-        if (client := self._usable_redis()) is not None:
-            try:
-                with client.pipeline(transaction=True) as pipe:  # MULTI: read and clear as one
-                    pipe.lrange(self._list(key), 0, -1)
-                    pipe.delete(self._list(key))
-                    from_redis = pipe.execute()[0]
-            except _REDIS_DOWN:
-                self._mark_redis_down("take_all")
-        taken = []
-        for row in self._dynamo_rows(key):
-            try:  # a delete that returns the item is this caller's: the per-item atomic take
-                old = self._dynamo.delete_item(
-                    TableName=self._table,
-                    Key=it.key(it.text(row, "pk"), it.text(row, "sk")),
-                    ReturnValues="ALL_OLD",
-                ).get("Attributes")
-            except _DYNAMO_FAILED as exc:
-                raise Unavailable("could not take inbox messages") from exc
-            if old:
-                taken.append(_from_item(old))
-        return _merge(from_redis, taken)
-
-    def newer_than(self, key: SessionKey, message_id: str) -> bool:
-        """True when a message is waiting that came after `message_id` (any waiting one, if it was taken)."""
-        ids = [message.message_id for message in self.pending(key)]
-        if message_id in ids:
-            return ids.index(message_id) < len(ids) - 1
-        return bool(ids)
-
-    # --- helpers ---------------------------------------------------------------------------------
-
-    def _list(self, key: SessionKey) -> str:
-        return f"{self._prefix}{key.tenant_id}:{session_key_hash(key)}"
-
-    def _dynamo_rows(self, key: SessionKey) -> list[it.Item]:
+        """The waiting messages, oldest first (received_at, then message id), without taking them."""
         try:
-            return list(it.partition_items(self._dynamo, self._table, inbox_pk(key), consistent=True))
+            rows = list(it.partition_items(self._dynamo, self._table, inbox_pk(key.tenant_id, session_key_hash(key)),
+                                           MESSAGE_PREFIX, consistent=True))
         except _DYNAMO_FAILED as exc:
             raise Unavailable("could not read the inbox") from exc
+        return sorted((_from_item(row) for row in rows), key=lambda m: (m.received_at, m.message_id))
 
-    def _usable_redis(self) -> redis.Redis | None:
-        """The Redis client while it is thought up; None without one (no REDIS_URL: DynamoDB alone)."""
-        if self._redis is None or self._clock() < self._redis_down_until:
-            return None
-        return self._redis
+    def is_pending(self, key: SessionKey, message_id: str) -> bool:
+        """True while the message waits for its turn (one consistent GetItem)."""
+        try:
+            found = self._dynamo.get_item(
+                TableName=self._table, ConsistentRead=True,
+                Key=it.key(inbox_pk(key.tenant_id, session_key_hash(key)), message_sk(message_id)))
+        except _DYNAMO_FAILED as exc:
+            raise Unavailable("could not read the inbox") from exc
+        return "Item" in found
 
-    def _mark_redis_down(self, operation: str) -> None:
-        self._redis_down_until = self._clock() + self._retry_after_s
-        logger.warning("redis unreachable: inbox falls back to DynamoDB", extra={"operation": operation})
+    def arrived_since(self, key: SessionKey, seen: Iterable[str]) -> bool:
+        """True when a message is pending that is not among `seen` (it arrived after they were read)."""
+        known = set(seen)
+        return any(message.message_id not in known for message in self.pending(key))
+
+    def discard(self, key: SessionKey, message_ids: Iterable[str]) -> None:
+        """Remove messages no turn will answer (their agent or session is gone, or queueing failed)."""
+        keys = [it.key(inbox_pk(key.tenant_id, session_key_hash(key)), message_sk(message_id))
+                for message_id in message_ids]
+        try:
+            it.delete_keys(self._dynamo, self._table, keys)
+        except _DYNAMO_FAILED as exc:
+            raise Unavailable("could not update the inbox") from exc
 
 
 def _from_item(row: it.Item) -> InboxMessage:
@@ -159,16 +165,5 @@ def _from_item(row: it.Item) -> InboxMessage:
         message_id=it.text(row, "message_id"),
         text=it.text(row, "text"),
         received_at=float(row["received_at"]["N"]),
+        turn_id=it.text(row, "turn_id") or None,
     )
-
-
-def _merge(redis_entries: list[bytes], dynamo_messages: list[InboxMessage]) -> list[InboxMessage]:
-    """Both sources in received order, each message once (a redelivered append is not a new message)."""
-    messages = [
-        InboxMessage(message_id=raw["id"], text=raw["text"], received_at=float(raw["at"]))
-        for raw in (json.loads(entry) for entry in redis_entries)
-    ]
-    unique: dict[str, InboxMessage] = {}
-    for message in sorted(messages + dynamo_messages, key=lambda m: (m.received_at, m.message_id)):
-        unique.setdefault(message.message_id, message)
-    return list(unique.values())

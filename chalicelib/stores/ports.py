@@ -23,6 +23,8 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#I#<interlocutor>          IDENT#<channel>#<user>      an identity (for listing)
     T#<tenant>#ID#<channel>#<user>       IDENTITY                    identity -> interlocutor
     T#<tenant>#DEDUPE#<channel>          <provider message id>       inbound dedupe marker (TTL)
+    T#<tenant>#INBOX#<session key hash>  M#<message id>              an accepted message awaiting its turn
+    T#<tenant>#INBOX#<session key hash>  TURN#<turn id>              a committed turn's marker (inbox_items.py)
     T#<tenant>#RATE                      W#<minute>                  rate-limit counter, Redis down (TTL)
     T#<tenant>#USAGE#<shard>             D#<day>#A#<agent>           an agent's day: usage + insights
     T#<tenant>#USAGE#<shard>             M#<yyyy-mm>                 the tenant's month (quotas)
@@ -159,6 +161,17 @@ class TurnCommit:
     # The field versions read with the turn's data (FieldValue.version); None: the store reads them.
     # A stale guess costs nothing but a retry: the supersede conditions catch it.
     field_heads: dict[str, int] | None = None
+    # The inbox message ids this turn answers: they leave the inbox in this same transaction, on
+    # the condition that they are still there (a redelivered turn commits nothing).
+    answered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedTurn:
+    """Where a committed turn lives, found by its turn id (the commit's turn marker)."""
+
+    session_id: str
+    turn_number: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +203,12 @@ class SessionStore(Protocol):
     def save(self, session: Session, expected_version: int) -> None:
         """State change outside a turn (handoff, resume, end). Raises StaleSession."""
     def commit(self, commit: TurnCommit) -> None:
-        """One transaction. Raises StaleSession if the session moved on since it was loaded."""
+        """One transaction. Raises StaleSession if the session moved on since it was loaded, or if a
+        message it answers left the inbox or its turn id was used (details.reason "already_answered")."""
+    def committed_turn(self, key: SessionKey, turn_id: str) -> CommittedTurn | None:
+        """The turn committed under this turn id, if any."""
+    def reply_of(self, tenant_id: str, session_id: str, turn_number: int) -> str | None:
+        """The agent's reply in the transcript of that turn; None when it had none (or was erased)."""
     def turns(self, tenant_id: str, session_id: str, limit: int = 50, cursor: str | None = None) -> Page: ...
     def messages(self, tenant_id: str, session_id: str, after: str | None = None) -> list[TranscriptMessage]: ...
 
@@ -198,11 +216,6 @@ class SessionStore(Protocol):
 class DedupeStore(Protocol):
     def first_sighting(self, tenant_id: str, channel: str, message_id: str, ttl_s: int) -> bool:
         """True exactly once per (channel, provider message id) within ttl_s."""
-    def first_sighting_live(self, tenant_id: str, agent_id: str, channel: str, message_id: str,
-                            ttl_s: int) -> bool:
-        """first_sighting, refused with NotFound (nothing written) once the tenant or agent is deleted."""
-    def forget(self, tenant_id: str, channel: str, message_id: str) -> None:
-        """Undo first_sighting for a message that could not be taken (its retry is then new)."""
 
 
 class SessionLock(Protocol):

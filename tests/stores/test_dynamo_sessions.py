@@ -330,3 +330,58 @@ def test_an_unreachable_dynamodb_is_unavailable() -> None:
         sessions.turns(TENANT, "ses_x")
     with pytest.raises(Unavailable):
         sessions.messages(TENANT, "ses_x")
+
+
+# --- answering inbox messages (stores/inbox_items.py) ---------------------------------------------
+
+def answering(turn: TurnCommit, *message_ids: str) -> TurnCommit:
+    return TurnCommit(session=turn.session, expected_version=turn.expected_version, record=turn.record,
+                      transcript=turn.transcript, now_s=turn.now_s, answered=message_ids)
+
+
+def test_a_commit_takes_the_messages_it_answers_out_of_the_inbox(any_aws: Aws, sessions: DynamoSessionStore) -> None:
+    from chalicelib.stores.inbox import SessionInbox
+
+    inbox = SessionInbox(any_aws.dynamodb, any_aws.table)
+    for index, text in enumerate(("hello", "are you there?", "one more")):
+        inbox.append(KEY, f"m{index + 1}", text, NOW + index)
+    session = sessions.open(KEY, "itl_1", NOW)
+    turn = answering(a_turn(session, expected=0), "m1", "m2")
+    sessions.commit(turn)
+    assert [message.message_id for message in inbox.pending(KEY)] == ["m3"]
+    assert sessions.committed_turn(KEY, turn.record.turn_id) is not None
+    assert sessions.reply_of(TENANT, session.session_id, 1) == "hi"
+
+
+def test_a_turn_whose_messages_were_answered_already_commits_nothing(any_aws: Aws,
+                                                                     sessions: DynamoSessionStore) -> None:
+    from chalicelib.stores.inbox import SessionInbox
+
+    inbox = SessionInbox(any_aws.dynamodb, any_aws.table)
+    inbox.append(KEY, "m1", "hello", NOW)
+    session = sessions.open(KEY, "itl_1", NOW)
+    sessions.commit(answering(a_turn(session, expected=0, reply="first"), "m1"))
+    # A redelivered record that read the session before the first commit tries again.
+    duplicate = answering(a_turn(session, expected=0, reply="again"), "m1")
+    duplicate = TurnCommit(session=duplicate.session, expected_version=0,
+                           record=duplicate.record.model_copy(update={"turn_id": "turn_other"}),
+                           transcript=duplicate.transcript, now_s=duplicate.now_s, answered=("m1",))
+    with pytest.raises(StaleSession) as raised:
+        sessions.commit(duplicate)
+    assert raised.value.details["reason"] == "already_answered"
+    assert [record.reply for record in sessions.turns(TENANT, session.session_id).items] == ["first"]
+
+
+def test_a_turn_id_names_one_committed_turn(sessions: DynamoSessionStore) -> None:
+    session = sessions.open(KEY, "itl_1", NOW)
+    sessions.commit(a_turn(session, expected=0, reply="first"))
+    moved_on = sessions.get(TENANT, session.session_id)
+    assert moved_on is not None
+    reused = a_turn(moved_on, expected=1, reply="second")
+    reused = TurnCommit(session=reused.session, expected_version=1,
+                        record=reused.record.model_copy(update={"turn_id": "turn_1"}),  # the first turn's id
+                        transcript=reused.transcript, now_s=reused.now_s)
+    with pytest.raises(StaleSession):
+        sessions.commit(reused)
+    assert [record.turn_id for record in sessions.turns(TENANT, session.session_id).items] == ["turn_1"]
+    assert sessions.committed_turn(KEY, "turn_2") is None
