@@ -2,7 +2,7 @@
 
 Starts `python -m infra.local` with the worker's fault points armed and runs tests/faults/chaos.py:
 async API users, webchat visitors (each message posted twice), one 300-message backlog built while
-the worker is stopped, the worker SIGKILLed every ~15 s of its life and at named points, 5 % of
+the worker is stopped, the worker SIGKILLed every ~30 s of its life (~20 s at full size) and at named points, 5 % of
 turn commits failing as a DynamoDB 500, redis-server killed once (restarted empty), chalice local
 killed once. Prints what was accepted, lost, duplicated, the turns, and how fast it drained.
 

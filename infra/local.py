@@ -149,8 +149,8 @@ def start_stack(options: Options, children: Children, tools: list[DemoToolServer
                     f"port {options.aws_port} is taken. If a LocalStack runs there, use it with "
                     f"AWS_ENDPOINT_URL=http://localhost:{options.aws_port}; otherwise stop what "
                     "listens there or set RUCHE_LOCAL_AWS_PORT")
-            process = children.start("moto", [str(BIN / "moto_server"), "-H", "127.0.0.1",
-                                              "-p", str(options.aws_port)], env=dict(os.environ))
+            process = children.start("moto", [sys.executable, "-m", "infra.local_aws", "-H", "127.0.0.1",
+                                              "-p", str(options.aws_port)], env=dict(os.environ), cwd=ROOT)
             wait_for_port(options.aws_port, process, "moto_server", log=children.log_of("moto"))
 
     redis_url = options.redis_url or ""

@@ -24,8 +24,8 @@ from chalicelib.domain.session import SessionKey
 from chalicelib.stores import items as it
 from chalicelib.stores.dynamo_sessions import session_key_hash
 from chalicelib.stores.field_versions import cancellation_codes, is_cancelled
-from chalicelib.stores.liveness import is_gone, live_checks
 from chalicelib.stores.inbox_items import MESSAGE_PREFIX, PENDING_TTL_S, inbox_pk, message_sk
+from chalicelib.stores.liveness import is_gone, live_checks
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

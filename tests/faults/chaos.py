@@ -48,7 +48,9 @@ class Size:
     backlog: int = 100  # over the 97 that used to need a 100-item transaction; full size: 300
     visitors: int = 2
     visitor_messages: int = 4
-    kill_worker_every_s: float = 45.0  # of each worker's life (a start takes ~15 s on a busy box)
+    kill_worker_every_s: float = 30.0  # of each worker's life (a start takes ~15 s on a busy box)
+    restart_redis_at_s: float = 20.0  # into the run, while the users are still sending
+    kill_api_at_s: float = 40.0
     kill_chance: float = 0.01  # per kill point per turn
     commit_error_chance: float = 0.05
     drain_timeout_s: float = 300.0
@@ -57,7 +59,7 @@ class Size:
     def from_env(cls) -> Size:
         if os.environ.get("RUCHE_FAULT_SIZE") == "full":
             return cls(users=50, messages=40, backlog=300, visitors=10, visitor_messages=10, kill_worker_every_s=20.0,
-                       drain_timeout_s=1800.0)
+                       restart_redis_at_s=60.0, kill_api_at_s=120.0, drain_timeout_s=1800.0)
         return cls()
 
     def worker_env(self) -> dict[str, str]:
@@ -252,11 +254,13 @@ def process_age_s(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def chaos(stack: Stack, size: Size, faults: dict[str, int]) -> Iterator[None]:
+def chaos(stack: Stack, size: Size, faults: dict[str, int]) -> Iterator[threading.Event]:
     """While the block runs: SIGKILL each worker after ~kill_worker_every_s of its life (a restart
     takes seconds on a busy machine, so a fixed clock would kill it before it did anything), and
-    once each redis-server and chalice local."""
+    once each redis-server and chalice local. Yields an event set once both one-off kills happened,
+    so the caller can wait for them before it waits for the drain."""
     stop = threading.Event()
+    one_offs_done = threading.Event()
 
     def hurt() -> None:
         started = time.monotonic()
@@ -269,17 +273,19 @@ def chaos(stack: Stack, size: Size, faults: dict[str, int]) -> Iterator[None]:
                 faults["worker_sigkill"] = faults.get("worker_sigkill", 0) + 1
                 lifetime = size.kill_worker_every_s * random.uniform(0.5, 1.5)
             elapsed = time.monotonic() - started
-            if not redis_done and elapsed > size.kill_worker_every_s:
+            if not redis_done and elapsed > size.restart_redis_at_s:
                 redis_done = stack.kill("redis-server")
                 faults["redis_restart_empty"] = int(redis_done)
-            elif redis_done and not api_done and elapsed > 2 * size.kill_worker_every_s:
+            elif redis_done and not api_done and elapsed > size.kill_api_at_s:
                 api_done = stack.kill("chalice local")
                 faults["api_sigkill"] = int(api_done)
+            if redis_done and api_done and faults.get("worker_sigkill", 0) >= 1:
+                one_offs_done.set()
 
     thread = threading.Thread(target=hurt, name="chaos", daemon=True)
     thread.start()
     try:
-        yield
+        yield one_offs_done
     finally:
         stop.set()
         thread.join()
@@ -399,7 +405,7 @@ def run(stack: Stack, size: Size) -> Report:
     report = Report()
     started = time.monotonic()
     build_backlog(stack, backlog, size.backlog)
-    with chaos(stack, size, report.faults):
+    with chaos(stack, size, report.faults) as one_offs_done:
         threads = [threading.Thread(target=run_users, args=(stack, users, size.messages, send_async)),
                    threading.Thread(target=run_users, args=(stack, visitors, size.visitor_messages, send_webchat))]
         for thread in threads:
@@ -407,6 +413,8 @@ def run(stack: Stack, size: Size) -> Report:
         for thread in threads:
             thread.join()
         report.send_s = time.monotonic() - started
+        # The API and Redis kills land after the last send on a fast box; what they broke must drain too.
+        one_offs_done.wait(timeout=size.kill_api_at_s + 60.0)
         everyone = [*users, *visitors, backlog]
         wait_for_drain(stack, everyone, size.drain_timeout_s, report)
     report.drain_s = time.monotonic() - started - report.send_s
