@@ -18,7 +18,7 @@ numeric shorthands (`127.1`, `2130706433`, `0x7f.1`) and other odd forms are ref
 The check resolves the host with getaddrinfo and judges every address it returns, so a name with
 one public and one private address is refused. It never opens a connection, and a refusal never
 names the addresses a host resolves to (that would let a tenant map the platform's network).
-urllib resolves the name again when it connects: providers/transport.guarded_send closes that
+The transport resolves the name again when it connects: providers/transport.guarded_send closes that
 DNS-rebinding window by judging the address each connection reached.
 """
 

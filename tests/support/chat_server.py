@@ -6,7 +6,10 @@
     server.stall(2.0)                      # answers after 2 s (longer than the client timeout)
     ... OpenAICompatLlm(base_url=server.base_url, allow_private=True) ...
     server.requests[0].body["messages"]    # every request received, parsed
-    server.stop()
+    server.connections                     # TCP connections accepted (keep-alive: one serves many)
+    server.stop()                          # also closes the kept-alive connections
+
+ChatServer(tls=context) serves HTTPS with that server context (tests/support/tls.py makes one).
 
 POST {base_url}/chat/completions answers the next canned item as a chat completion; with nothing
 queued it answers 400 "no canned answer" (never retried, so a missing script fails fast).
@@ -17,8 +20,11 @@ is how tool servers are scripted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import socket
+import ssl
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -52,16 +58,43 @@ class Received:
     body: Any  # parsed JSON, or the raw text when it is not JSON
 
 
+class _Listener(ThreadingHTTPServer):
+    """Keeps every accepted connection, to count them and to close them when the server stops: a
+    client's pooled keep-alive connection must not outlive the server it was made to."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], tls: ssl.SSLContext | None) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self._tls = tls
+        self._accepted_lock = threading.Lock()
+        self.accepted: list[socket.socket] = []
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        if self._tls is not None:  # the handshake runs in the handler's thread, not the accepting one
+            connection = self._tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
+        with self._accepted_lock:
+            self.accepted.append(connection)
+        return connection, address
+
+    def close_connections(self) -> None:
+        with self._accepted_lock:
+            for connection in self.accepted:
+                with contextlib.suppress(OSError):  # already closed by the client
+                    connection.shutdown(socket.SHUT_RDWR)
+
+
 class ChatServer:
     """A scriptable OpenAI-compatible server. Thread-safe; start() returns self."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self._queue: deque[Canned] = deque()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self.requests: list[Received] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
+        self._scheme = "https" if tls is not None else "http"
+        self._server = _Listener(_handler_for(self), tls)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
                                         name="chat-server", daemon=True)
 
@@ -71,7 +104,13 @@ class ChatServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self._scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far (over HTTPS, each one is a TLS handshake)."""
+        with self._server._accepted_lock:
+            return len(self._server.accepted)
 
     @property
     def base_url(self) -> str:
@@ -88,6 +127,7 @@ class ChatServer:
             self._server.shutdown()
             self._thread.join(timeout=5)
         self._server.server_close()
+        self._server.close_connections()
 
     def __enter__(self) -> ChatServer:
         return self.start()
@@ -170,6 +210,11 @@ class ChatServer:
 def _handler_for(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            if isinstance(self.request, ssl.SSLSocket):
+                self.request.do_handshake()
+            super().setup()
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
