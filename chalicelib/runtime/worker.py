@@ -113,7 +113,8 @@ def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> N
         if start.latest_version is None:
             logger.info("turn message for an agent that no longer exists: dropped")
             return
-        published = svc.bundle_cache.version(key.tenant_id, key.agent_id, start.latest_version)
+        agent = svc.agents.version(key.tenant_id, key.agent_id, start.latest_version)
+        published = agent.published
         try:
             session, data = open_session(svc, key, start, published, message.session_id)
         except (NotFound, Conflict):  # the session was erased or ended after the message was queued
@@ -127,7 +128,7 @@ def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> N
         from chalicelib.runtime.execute import execute_turn  # noqa: PLC0415 - the pipeline loads on first use
 
         text = "\n".join(entry.text for entry in pending)
-        done = execute_turn(svc, published, session, text, channel=key.channel, turn_id=message.turn_id,
+        done = execute_turn(svc, agent, session, text, channel=key.channel, turn_id=message.turn_id,
                             may_commit=_commit_gate(svc, key, pending), tenant_layer=start.tenant_layer,
                             interlocutor=data, inbound=[(entry.message_id, entry.text) for entry in pending],
                             month=start.month)
