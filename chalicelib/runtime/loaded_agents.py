@@ -96,10 +96,6 @@ class LoadedAgents:
             return CacheStats(entries=len(self._entries), hits=self._hits, builds=self._builds,
                               evictions=self._evictions, expirations=self._expirations)
 
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
     def _hit(self, key: AgentKey) -> LoadedAgent | None:
         with self._lock:
             entry = self._entries.get(key)
