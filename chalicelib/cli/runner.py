@@ -24,6 +24,7 @@ from chalicelib.domain.ids import new_id, now_iso
 from chalicelib.domain.interlocutor import FieldValue, InterlocutorData
 from chalicelib.domain.session import Session, SessionKey, SessionStatus
 from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.focal.agent import load_agent
 from chalicelib.focal.index import embed_bundle
 from chalicelib.focal.pipeline import run_focal
 from chalicelib.focal.privacy import mask_text
@@ -113,7 +114,7 @@ class InProcessAgent:
         digest = hashlib.blake2b(
             json.dumps(self.bundle.to_document(), sort_keys=True, default=str).encode(), digest_size=8
         ).hexdigest()
-        # The tenant carries the content digest: FOCAL caches indexes by (tenant, agent, version).
+        # The tenant carries the content digest: the resolver caches configs by (tenant, agent, version).
         self.published = PublishedBundle(
             tenant_id=f"{LOCAL_TENANT}-{digest}",
             agent_id=self.agent_id,
@@ -123,6 +124,7 @@ class InProcessAgent:
             embedding_model=self.embedder.model,
             vectors=embed_bundle(self.bundle, self.embedder),
         )  # as publish does
+        self.loaded = load_agent(self.published)  # once for the conversation, as a container does
         self.resolver = ConfigResolver(self.platform_layer)
         stamp = now_iso()
         self.session = Session(
@@ -161,7 +163,7 @@ class InProcessAgent:
             return self._silent(message, turn_id, turn_number, stamp, now_s)
         where = session.scenario
         config = self.config_for(where.scenario_id if where else None, where.step_id if where else None)
-        ctx = turn_context(self.published, session, self.interlocutor, config=config, message=message,
+        ctx = turn_context(self.loaded, session, self.interlocutor, config=config, message=message,
                            channel=self.channel, now_s=now_s)
         deps = FocalDeps(llm=llm or self.llm, embedder=self.embedder, tools=self.tools, resolve_config=self.config_for)
         result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)

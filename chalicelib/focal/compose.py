@@ -18,15 +18,16 @@ Pure: no I/O, no clock, no LLM.
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.rule import Scope
 from chalicelib.domain.template import Template, TemplateMode
 from chalicelib.focal.types import Plan
+
+if TYPE_CHECKING:
+    from chalicelib.focal.agent import LoadedAgent
 
 NOTHING_APPLIES = "Sorry, I can't help with that here."
 TOPICS = "topics"  # the reserved placeholder: what the agent can help with, in the tenant's words
@@ -34,8 +35,9 @@ _WH_WORDS = ("why", "what", "which", "when", "where", "who", "how", "whether")
 _ARTICLES = ("your ", "the ", "a ", "an ", "my ")
 
 
-def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
+def compose_draft(plan: Plan, agent: LoadedAgent) -> str:
     """The plan as a reply made of the tenant's templates, field questions and values. Never raises."""
+    bundle = agent.bundle
     variables = plan.variables
     if plan.exclusive is not None:
         return plan.exclusive.text
@@ -50,45 +52,22 @@ def compose_draft(plan: Plan, bundle: AgentBundle) -> str:
     else:
         parts += questions[:1]
     text = " ".join(" ".join(part.split()) for part in parts if part.strip())
-    return text or nothing_applies(plan, bundle)
+    return text or nothing_applies(plan, agent.attached)
 
 
-def nothing_applies(plan: Plan, bundle: AgentBundle) -> str:
-    """The agent's own words for "I can't help with that": its first global FALLBACK template."""
-    attached = _per_bundle(bundle)[1]
+def nothing_applies(plan: Plan, attached: frozenset[str]) -> str:
+    """The agent's own words for "I can't help with that": its first global FALLBACK template
+    attached to no rule or step (`attached`: LoadedAgent.attached)."""
     for template in plan.fallbacks:
         if template.scope is Scope.GLOBAL and template.id not in attached and template.can_render(plan.variables):
             return " ".join(template.text.split())
     return NOTHING_APPLIES
 
 
-def topics(bundle: AgentBundle) -> str:
+def topics_of(bundle: AgentBundle) -> str:
     """What the agent can help with, in the tenant's words: its scenarios' names, then the names of
-    rules that answer with a template (guardrails and handoffs are not topics)."""
-    return _per_bundle(bundle)[0]
-
-
-_CACHE_SIZE = 64
-_cache: OrderedDict[int, tuple[AgentBundle, str, frozenset[str]]] = OrderedDict()
-_cache_lock = Lock()
-
-
-def _per_bundle(bundle: AgentBundle) -> tuple[str, frozenset[str]]:
-    """Computed once per published bundle object (a frozen model hashes all its fields: too slow)."""
-    with _cache_lock:
-        entry = _cache.get(id(bundle))
-        if entry is not None and entry[0] is bundle:
-            _cache.move_to_end(id(bundle))
-            return entry[1], entry[2]
-    entry = (bundle, _topics(bundle), _attached(bundle))
-    with _cache_lock:
-        _cache[id(bundle)] = entry
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return entry[1], entry[2]
-
-
-def _topics(bundle: AgentBundle) -> str:
+    rules that answer with a template (guardrails and handoffs are not topics). Scans the bundle:
+    computed once per version, at load (focal/agent.py)."""
     names = [scenario.name for scenario in bundle.scenarios if scenario.name]
     answering = {template.id for template in bundle.templates if template.mode is not TemplateMode.FALLBACK}
     names += [rule.name for rule in bundle.rules
@@ -97,7 +76,8 @@ def _topics(bundle: AgentBundle) -> str:
     return ", ".join(dict.fromkeys(_lower_first(name) for name in names))
 
 
-def _attached(bundle: AgentBundle) -> frozenset[str]:
+def attached_templates(bundle: AgentBundle) -> frozenset[str]:
+    """Ids of the templates some rule or step names. Scans the bundle: computed once, at load."""
     ids = {template_id for rule in bundle.rules for template_id in rule.templates}
     ids.update(template_id for scenario in bundle.scenarios for step in scenario.steps
                for template_id in step.templates)

@@ -1,25 +1,22 @@
 """The field resolver: which of a step's required fields are known this turn, and from where.
 
-Also home of the per-bundle cache of compiled guard and transition expressions, because both
-evaluate over field values (the names in scope are the bundle's field names + reply, message,
-turn_number and tools). Pure: no I/O, no clock.
+Also evaluates guard and transition expressions, because both are over field values (the names in
+scope are the bundle's field names + reply, message, turn_number and tools); they were compiled
+when the version was loaded (focal/agent.py). Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from threading import Lock
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from aws_lambda_powertools import Logger
-
-from chalicelib.domain.bundle import AgentBundle
-from chalicelib.domain.expressions import REPLY_NAMES, Expression, ExpressionError, compile_expression
+from chalicelib.domain.expressions import REPLY_NAMES, Expression
 from chalicelib.domain.scenario import Step
+from chalicelib.focal.agent import compile_or_none
 
-logger = Logger(child=True)
+if TYPE_CHECKING:
+    from chalicelib.focal.agent import LoadedAgent
 
 Source = Literal["interlocutor", "session", "turn"]
 
@@ -80,45 +77,21 @@ def missing_required(step: Step, known: Mapping[str, Any]) -> tuple[str, ...]:
     return resolve_required(step, interlocutor={}, session={}, extracted=known).missing
 
 
-_CACHE_SIZE = 64  # bundles kept per container
-_cache: OrderedDict[int, tuple[AgentBundle, dict[str, Expression | None]]] = OrderedDict()
-_cache_lock = Lock()
+def expression_for(agent: LoadedAgent, source: str) -> Expression | None:
+    """The compiled form of a guard or transition expression of this agent version.
 
-
-def expression_for(bundle: AgentBundle, source: str) -> Expression | None:
-    """The compiled form of a guard or transition expression of this bundle, compiled once.
-
-    Cached per bundle object (a published version is loaded once per container and reused), so a
-    new version gets fresh entries. Returns None for an expression that does not compile (publish
-    rejects those; one that slips through never holds).
+    Every expression of the bundle was compiled at load; a source the bundle does not hold is
+    compiled here with the bundle's names (not kept). Returns None for an expression that does not
+    compile (publish rejects those; one that slips through never holds).
     """
-    key = id(bundle)
-    with _cache_lock:
-        entry = _cache.get(key)
-        if entry is None or entry[0] is not bundle:  # an id can be reused once a bundle is freed
-            entry = (bundle, {})
-            _cache[key] = entry
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-        else:
-            _cache.move_to_end(key)
-        compiled = entry[1]
-        if source in compiled:
-            return compiled[source]
-    names = {definition.name for definition in bundle.fields} | REPLY_NAMES
-    try:
-        expression: Expression | None = compile_expression(source, names)
-    except ExpressionError:
-        logger.error("expression does not compile; it never holds")
-        expression = None
-    with _cache_lock:
-        compiled[source] = expression
-    return expression
+    if source in agent.expressions:
+        return agent.expressions[source]
+    return compile_or_none(source, {definition.name for definition in agent.bundle.fields} | REPLY_NAMES)
 
 
-def holds(bundle: AgentBundle, source: str, variables: Mapping[str, Any]) -> bool:
+def holds(agent: LoadedAgent, source: str, variables: Mapping[str, Any]) -> bool:
     """True when the expression evaluates true; a missing name or an error means it does not hold."""
-    expression = expression_for(bundle, source)
+    expression = expression_for(agent, source)
     if expression is None:
         return False
     # Blank strings and empty lists count as missing here too, as for required fields.

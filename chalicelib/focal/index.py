@@ -1,6 +1,7 @@
 """The retrieval index of one published agent: rule and scenario vectors, scope arrays, lexical postings.
 
-Built once per container per published version (small LRU), so a turn only does numpy work.
+Built once per container per published version (held by the LoadedAgent, focal/agent.py), so a
+turn only does numpy work.
 Vectors come from the publish path (`embed_bundle`); the embedder is called here only for items
 that have none (or when the embedding model changed), never for the turn's message.
 """
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -32,7 +32,6 @@ logger = Logger(child=True)
 
 SCOPE_GLOBAL, SCOPE_SCENARIO, SCOPE_STEP = 0, 1, 2
 NO_CODE = -1
-CACHE_SIZE = 16
 # BM25 constants (Robertson/Sparck Jones defaults).
 _K1, _B = 1.2, 0.75
 
@@ -163,6 +162,10 @@ class AgentIndex:
     rule_examples: Phrases | None = None  # None when no rule has examples
     scenario_examples: Phrases | None = None
 
+    @property
+    def dimensions(self) -> int:
+        return int(self.rule_vectors.shape[1])
+
     def scope_mask(self, scenario_id: str | None, step_id: str | None) -> npt.NDArray[np.bool_]:
         """Rules that may apply in this scope: enabled and global, or scoped to the active scenario/step."""
         in_scope = self.rule_scope == SCOPE_GLOBAL
@@ -187,33 +190,8 @@ def embed_bundle(bundle: AgentBundle, embedder: EmbeddingProvider) -> dict[str, 
     return {key: [float(value) for value in row] for key, row in zip(keys, matrix, strict=True)}
 
 
-_cache: OrderedDict[tuple[str, str, int, str], AgentIndex] = OrderedDict()
-_cache_lock = threading.Lock()
-
-
-def index_for(published: PublishedBundle, embedder: EmbeddingProvider) -> AgentIndex:
-    """The index of this published version, built on first use and kept in a per-container LRU."""
-    key = (published.tenant_id, published.agent_id, published.version, embedder.model)
-    with _cache_lock:
-        index = _cache.get(key)
-        if index is not None:
-            _cache.move_to_end(key)
-            return index
-    index = build_index(published, embedder)
-    with _cache_lock:
-        _cache[key] = index
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-    return index
-
-
-def clear_index_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
-
-
 def build_index(published: PublishedBundle, embedder: EmbeddingProvider) -> AgentIndex:
-    """Build without the cache. Embeds only the items whose publish-time vector is missing or unusable."""
+    """Build the index of one version. Embeds only the items whose publish-time vector is missing or unusable."""
     bundle = published.bundle
     rules = bundle.rules
     scenario_codes = {scenario.id: code for code, scenario in enumerate(bundle.scenarios)}

@@ -15,12 +15,10 @@ from chalicelib.domain.budget import turn_budget
 from chalicelib.domain.config import Config
 from chalicelib.domain.session import ScenarioState
 from chalicelib.domain.turn import Violation
-from chalicelib.focal.enforcement.expressions import compiled_constraints
 from chalicelib.focal.enforcement.loop import enforce
 from chalicelib.focal.enforcement.variables import expression_variables
 from chalicelib.focal.formatting import format_reply
 from chalicelib.focal.generate import generate, render_exclusive
-from chalicelib.focal.index import index_for
 from chalicelib.focal.interlocutor_update import update_interlocutor_data
 from chalicelib.focal.plan import make_plan
 from chalicelib.focal.privacy import as_placeholders, mask_text
@@ -80,12 +78,13 @@ def run_focal(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> F
 
 def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> FocalResult:
     clock = _Clock()
-    bundle = ctx.published.bundle
+    agent = ctx.agent
+    bundle = agent.bundle
     session = ctx.session
     state = session.scenario
     message = ctx.turn.message
 
-    index = index_for(ctx.published, deps.embedder)
+    index = agent.index(deps.embedder)
     query_vector = deps.embedder.embed([message])
     found = retrieve(index, message, query_vector, scenario_id=state.scenario_id if state else None,
                      step_id=state.step_id if state else None, config=ctx.config.retrieval)
@@ -99,7 +98,7 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
                              scenario_id=state.scenario_id if state else None,
                              step_id=state.step_id if state else None)
     base_variables = {"message": message, "turn_number": ctx.turn.turn_number, "tools": {}}
-    scenario = orchestrate_scenario(bundle, state, understood, found.scenarios, data.known, base_variables,
+    scenario = orchestrate_scenario(agent, state, understood, found.scenarios, data.known, base_variables,
                                     ctx.turn.turn_number)
     clock.lap("select")
 
@@ -108,7 +107,7 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
     config = _config_for(ctx, deps, scenario)
     clock.lap("tools")
 
-    plan = make_plan(bundle, decisions, scenario, tools, known, understood, always_enforced=bundle.always_enforced)
+    plan = make_plan(agent, decisions, scenario, tools, known, understood, always_enforced=bundle.always_enforced)
     turn_ctx = replace(ctx, config=config)
     first = _first_draft(plan, turn_ctx, deps)
     clock.lap("generate")
@@ -124,7 +123,7 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
 
     enforced = enforce(first, plan, variables_for=variables_for, regenerate=regenerate, llm=deps.llm,
                        config=config, format_reply=lambda text: format_reply(text, config.response),
-                       expressions=compiled_constraints(ctx.published),
+                       expressions=agent.constraints,
                        mask=lambda text: mask_text(text, bundle.fields, known))
     clock.lap("enforce")
 
@@ -160,14 +159,14 @@ def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, scena
     turn that lands on a confirmation step registers the pending confirmation (the next "yes" runs
     the call). Bounded by the scenario's size; a tool is decided on at most once a turn.
     """
-    bundle = ctx.published.bundle
+    agent = ctx.agent
     session = ctx.session
-    tools = run_tools(bundle, turn.decisions, scenario, turn.data.known, turn.understood, runner=deps.tools,
+    tools = run_tools(agent, turn.decisions, scenario, turn.data.known, turn.understood, runner=deps.tools,
                       config=_config_for(ctx, deps, scenario).tools, tenant_id=ctx.tenant_id,
                       session_id=session.session_id, pending=session.pending_confirmation,
                       deadline_s=deadline_s, variables=base_variables)
     known: Mapping[str, Any] = turn.data.known
-    active = bundle.scenario(scenario.scenario_id) if scenario.scenario_id else None
+    active = agent.bundle.scenario(scenario.scenario_id) if scenario.scenario_id else None
     latest = tools
     for _ in range(len(active.steps) if active is not None else 1):
         if not (latest.field_changes or latest.session_values):
@@ -175,14 +174,14 @@ def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, scena
         # Tool outputs set fields: transitions are evaluated again with them (several hops may hold).
         known = {**turn.data.known, **tools.values}
         before = scenario.step_id
-        again = orchestrate_scenario(bundle, _where_it_ended(scenario, session.scenario), turn.understood,
+        again = orchestrate_scenario(agent, _where_it_ended(scenario, session.scenario), turn.understood,
                                      turn.found.scenarios, known, {**base_variables, "tools": dict(tools.results)},
                                      ctx.turn.turn_number)
         scenario = _chain(scenario, again)
         if scenario.step_id == before or scenario.action in ("exit", "none"):
             break
         decided = [o.tool_id for o in tools.outcomes if o.status not in ("skipped_missing_input", "skipped_guard")]
-        latest = run_tools(bundle, (), scenario, known, turn.understood, runner=deps.tools,
+        latest = run_tools(agent, (), scenario, known, turn.understood, runner=deps.tools,
                          config=_config_for(ctx, deps, scenario).tools, tenant_id=ctx.tenant_id,
                          session_id=session.session_id, pending=session.pending_confirmation,
                          deadline_s=deadline_s, variables={**base_variables, "tools": dict(tools.results)},

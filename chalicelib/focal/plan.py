@@ -12,17 +12,18 @@ from typing import Any
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.interlocutor import ValueSource
-from chalicelib.domain.rule import Rule, Scope
+from chalicelib.domain.rule import Rule
 from chalicelib.domain.scenario import Step
 from chalicelib.domain.template import Template, TemplateMode
-from chalicelib.focal.compose import TOPICS, compose_draft, topics
+from chalicelib.focal.agent import LoadedAgent
+from chalicelib.focal.compose import TOPICS, compose_draft
 from chalicelib.focal.fields import is_known
 from chalicelib.focal.tools import ToolsResult
 from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
 
 
 def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
-        bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
+        agent: LoadedAgent, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
         tools: ToolsResult, known: Mapping[str, Any], understanding: Understanding, *,
         always_enforced: Sequence[Rule]) -> Plan:
     """Build the plan of this turn's reply. Never raises.
@@ -31,18 +32,21 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
       step, whose placeholders all have values; none while a confirmation must be asked;
     - fallbacks, most specific first: the current step's, the scenario's, those attached to
       selected rules, then global ones attached to nothing.
+
+    Reads the version's derived lookups (`agent`): nothing here scans every rule or template.
     """
+    bundle = agent.bundle
     rules = _selected_rules(bundle, decisions)
     step = _current_step(bundle, scenario)
     variables: dict[str, Any] = {name: value for name, value in known.items() if is_known(value)}
     variables["tools"] = {tool_id: dict(result) for tool_id, result in tools.results.items()}
-    helps_with = topics(bundle)
+    helps_with = agent.topics
     if helps_with:
         variables.setdefault(TOPICS, helps_with)  # {{ topics }}: what the agent can help with
     confirm_tool = tools.confirmation_request.tool_id if tools.confirmation_request else None
 
     rule_templates = [template for rule in rules for template in _templates(bundle, rule.templates)]
-    step_templates = _step_templates(bundle, scenario, step)
+    step_templates = _step_templates(agent, scenario, step)
     candidates = _unique([*rule_templates, *step_templates])
     exclusive = None if confirm_tool else next(
         (t for t in candidates if t.mode is TemplateMode.EXCLUSIVE and t.can_render(variables)), None)
@@ -50,7 +54,7 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
     ask_fields = scenario.missing_fields if scenario.action not in ("complete", "exit", "none") else ()
 
     hard = _unique_rules([*(rule for rule in rules if rule.hard_constraint), *always_enforced])
-    fallbacks = _fallbacks(bundle, scenario, step_templates, rule_templates)
+    fallbacks = _fallbacks(agent, scenario, step_templates, rule_templates)
     plan = Plan(
         exclusive=exclusive,
         suggestions=suggestions,
@@ -65,7 +69,7 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
         draft="",
         placeholders=allowed_placeholders(bundle, variables, [*candidates, *fallbacks]),
     )
-    return _with_draft(plan, bundle)
+    return replace(plan, draft=compose_draft(plan, agent))
 
 
 def allowed_placeholders(bundle: AgentBundle, variables: Mapping[str, Any],
@@ -103,25 +107,19 @@ def _templates(bundle: AgentBundle, ids: Iterable[str]) -> list[Template]:
     return [template for template_id in ids if (template := bundle.template(template_id)) is not None]
 
 
-def _step_templates(bundle: AgentBundle, scenario: ScenarioDecision, step: Step | None) -> list[Template]:
+def _step_templates(agent: LoadedAgent, scenario: ScenarioDecision, step: Step | None) -> list[Template]:
     """Templates attached to the current step, then those scoped to it."""
-    if step is None:
+    if step is None or scenario.scenario_id is None:
         return []
-    scoped = [t for t in bundle.templates
-              if t.scope is Scope.STEP and t.scenario == scenario.scenario_id and t.step == step.id]
-    return _unique([*_templates(bundle, step.templates), *scoped])
+    scoped = agent.step_templates.get((scenario.scenario_id, step.id), ())
+    return _unique([*_templates(agent.bundle, step.templates), *scoped])
 
 
-def _fallbacks(bundle: AgentBundle, scenario: ScenarioDecision, step_templates: list[Template],
+def _fallbacks(agent: LoadedAgent, scenario: ScenarioDecision, step_templates: list[Template],
                rule_templates: list[Template]) -> list[Template]:
     in_scenario = scenario.action not in ("none", "exit") and scenario.scenario_id is not None
-    scenario_scoped = [t for t in bundle.templates if in_scenario and t.scope is Scope.SCENARIO
-                       and t.scenario == scenario.scenario_id]
-    attached = {template_id for rule in bundle.rules for template_id in rule.templates}
-    attached.update(template_id for found in bundle.scenarios for step in found.steps
-                    for template_id in step.templates)
-    global_ones = [t for t in bundle.templates if t.scope is Scope.GLOBAL and t.id not in attached]
-    ordered = [*step_templates, *scenario_scoped, *rule_templates, *global_ones]
+    scenario_scoped = agent.scenario_templates.get(scenario.scenario_id or "", ()) if in_scenario else ()
+    ordered = [*step_templates, *scenario_scoped, *rule_templates, *agent.unattached_globals]
     return _unique([t for t in ordered if t.mode is TemplateMode.FALLBACK])
 
 
@@ -138,6 +136,3 @@ def _unique_rules(rules: Iterable[Rule]) -> list[Rule]:
         seen.setdefault(rule.id, rule)
     return list(seen.values())
 
-
-def _with_draft(plan: Plan, bundle: AgentBundle) -> Plan:
-    return replace(plan, draft=compose_draft(plan, bundle))

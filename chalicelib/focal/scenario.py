@@ -28,6 +28,7 @@ from typing import Any, Literal
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.scenario import Scenario, Step, Transition
 from chalicelib.domain.session import ScenarioState
+from chalicelib.focal.agent import LoadedAgent
 from chalicelib.focal.fields import holds, missing_required
 from chalicelib.focal.types import ScenarioDecision, ScoredItem, Understanding
 
@@ -41,7 +42,7 @@ def condition_id(scenario_id: str, step_id: str, index: int) -> str:
 
 
 def orchestrate_scenario(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
-        bundle: AgentBundle, state: ScenarioState | None, understanding: Understanding,
+        agent: LoadedAgent, state: ScenarioState | None, understanding: Understanding,
         scenarios: Sequence[ScoredItem], known: Mapping[str, Any], variables: Mapping[str, Any],
         turn_number: int, *, start_threshold: float = 0.35) -> ScenarioDecision:
     """Decide where the session stands in a scenario after this turn (see the module docstring).
@@ -52,21 +53,21 @@ def orchestrate_scenario(  # noqa: PLR0917 - the phase signature pipeline.py cal
     switching = (state is not None and understanding.scenario_signal == "start"
                  and understanding.scenario_id not in (None, state.scenario_id))
     if state is not None and not switching:
-        scenario = bundle.scenario(state.scenario_id)
+        scenario = agent.bundle.scenario(state.scenario_id)
         step = scenario.step(state.step_id) if scenario is not None else None
         if scenario is None or step is None or understanding.scenario_signal == "exit":
             return ScenarioDecision(action="exit", scenario_id=state.scenario_id, from_step=state.step_id)
         scope = _scope(known, variables, turn_number)
-        return _advance(bundle, scenario, step, understanding, known=known, scope=scope, starting=False)
+        return _advance(agent, scenario, step, understanding, known=known, scope=scope, starting=False)
 
-    scenario = _scenario_to_start(bundle, understanding, scenarios, start_threshold)
+    scenario = _scenario_to_start(agent.bundle, understanding, scenarios, start_threshold)
     if scenario is None:
         return NONE
     entry = scenario.step(scenario.entry_step)
     if entry is None:  # publish rejects this; a bundle that slipped through never starts
         return NONE
     scope = _scope(known, variables, turn_number)
-    return _advance(bundle, scenario, entry, understanding, known=known, scope=scope, starting=True)
+    return _advance(agent, scenario, entry, understanding, known=known, scope=scope, starting=True)
 
 
 def _scenario_to_start(bundle: AgentBundle, understanding: Understanding, scenarios: Sequence[ScoredItem],
@@ -95,13 +96,13 @@ def _scope(known: Mapping[str, Any], variables: Mapping[str, Any], turn_number: 
     return scope
 
 
-def _advance(bundle: AgentBundle, scenario: Scenario, step: Step, understanding: Understanding, *,
+def _advance(agent: LoadedAgent, scenario: Scenario, step: Step, understanding: Understanding, *,
              known: Mapping[str, Any], scope: Mapping[str, Any], starting: bool) -> ScenarioDecision:
     path = [step.id]
     handoff = starting and step.handoff
     missing = missing_required(step, known)
     while not missing and not step.terminal and not step.handoff:
-        target = _first_holding(bundle, scenario, step, understanding, scope)
+        target = _first_holding(agent, scenario, step, understanding, scope)
         if target is None or target.id in path:  # never revisit a step within one turn
             break
         step = target
@@ -121,16 +122,16 @@ def _advance(bundle: AgentBundle, scenario: Scenario, step: Step, understanding:
                             missing_fields=missing, handoff=handoff)
 
 
-def _first_holding(bundle: AgentBundle, scenario: Scenario, step: Step, understanding: Understanding,
+def _first_holding(agent: LoadedAgent, scenario: Scenario, step: Step, understanding: Understanding,
                    scope: Mapping[str, Any]) -> Step | None:
     for index, transition in enumerate(step.transitions):
-        if _holds(bundle, condition_id(scenario.id, step.id, index), transition, understanding, scope):
+        if _holds(agent, condition_id(scenario.id, step.id, index), transition, understanding, scope):
             return scenario.step(transition.to)
     return None
 
 
-def _holds(bundle: AgentBundle, key: str, transition: Transition, understanding: Understanding,
+def _holds(agent: LoadedAgent, key: str, transition: Transition, understanding: Understanding,
            scope: Mapping[str, Any]) -> bool:
     if transition.expression is not None:
-        return holds(bundle, transition.expression, scope)
+        return holds(agent, transition.expression, scope)
     return key in understanding.conditions_true

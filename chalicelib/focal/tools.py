@@ -27,6 +27,7 @@ from chalicelib.domain.config import ToolsConfig
 from chalicelib.domain.interlocutor import FieldScope, ValueSource
 from chalicelib.domain.session import PendingConfirmation
 from chalicelib.domain.tool import SideEffect, Tool, resolve_url
+from chalicelib.focal.agent import LoadedAgent
 from chalicelib.focal.fields import holds, is_known
 from chalicelib.focal.types import (
     RuleDecision,
@@ -96,7 +97,7 @@ def idempotency_key(tenant_id: str, session_id: str, tool_id: str, arguments: Ma
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
 
 
-def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
+def run_tools(agent: LoadedAgent, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
               known: Mapping[str, Any], understanding: Understanding, *, runner: ToolRunner,
               config: ToolsConfig, tenant_id: str, session_id: str,
               pending: PendingConfirmation | None, deadline_s: float,
@@ -110,6 +111,7 @@ def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: 
     `variables`: other names guards may use (message, turn_number); `tools` holds earlier results.
     `already_run`: tool ids this turn already decided on (a later hop does not call them twice).
     """
+    bundle = agent.bundle
     outcomes: list[ToolOutcome] = []
     results: dict[str, Mapping[str, Any]] = {}
     request: PendingConfirmation | None = None
@@ -124,7 +126,7 @@ def run_tools(bundle: AgentBundle, decisions: Sequence[RuleDecision], scenario: 
             outcomes.append(ToolOutcome(tool.id, "skipped_missing_input", key))
             continue
         scope = {**(variables or {}), **values, "tools": dict(results)}
-        if tool.guard is not None and not holds(bundle, tool.guard, scope):
+        if tool.guard is not None and not holds(agent, tool.guard, scope):
             outcomes.append(ToolOutcome(tool.id, "skipped_guard", key))
             continue
         if tool.confirm and not _confirmed(tool, arguments, pending, understanding):

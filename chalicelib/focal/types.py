@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.domain.config import Config
 from chalicelib.domain.interlocutor import InterlocutorData
@@ -15,6 +15,9 @@ from chalicelib.domain.tool import Tool
 from chalicelib.domain.turn import Attempt, Violation
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider
 from chalicelib.stores.ports import FieldChange, PublishedBundle
+
+if TYPE_CHECKING:  # focal/agent.py imports the phases that import these types
+    from chalicelib.focal.agent import LoadedAgent
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +178,13 @@ class FocalDeps:
 class TurnContext:
     tenant_id: str
     agent_id: str
-    published: PublishedBundle
+    agent: LoadedAgent  # the published version with what is derived from it, loaded once per container
     config: Config  # resolved for this turn's channel; the pipeline re-resolves per scenario step
     session: Session
     interlocutor: InterlocutorData
     turn: TurnInput
     history: tuple[tuple[str, str], ...] = ()  # recent (role, text), PII masked
+
+    @property
+    def published(self) -> PublishedBundle:
+        return self.agent.published

@@ -97,8 +97,8 @@ def understand(ctx: TurnContext, retrieved: Retrieved, llm: LlmProvider) -> Unde
 
 def make_offer(ctx: TurnContext, retrieved: Retrieved) -> Offer:
     bundle = ctx.published.bundle
-    conditions = {rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() scans: O(n) per id
-    rules = {item.item_id: conditions[item.item_id] for item in retrieved.rules if item.item_id in conditions}
+    # Only the retrieved rules: per-turn work grows with what retrieval returns, not with the agent.
+    rules = {item.item_id: rule.condition for item in retrieved.rules if (rule := bundle.rule(item.item_id))}
     state = ctx.session.scenario
     transitions: dict[str, str] = {}
     # Offered even inside a scenario (all but the active one): the user may switch flows.

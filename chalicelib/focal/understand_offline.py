@@ -27,7 +27,7 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
                             rule_conditions: Mapping[str, str] | None = None) -> Understanding:
     """What the message says, judged without a model (DESIGN.md §5: the offline provider).
 
-    `rule_conditions` (id -> condition of the retrieved rules) saves a pass over the bundle.
+    `rule_conditions` (id -> condition of the retrieved rules) saves looking them up again.
     """
     message = ctx.turn.message
     bundle = ctx.published.bundle
@@ -36,7 +36,7 @@ def heuristic_understanding(ctx: TurnContext, retrieved: Retrieved, *,
     saying_no = bool(NO.search(message)) and not YES.search(message)
 
     conditions_of = rule_conditions if rule_conditions is not None else {
-        rule.id: rule.condition for rule in bundle.rules}  # bundle.rule() would scan the rules per id
+        item.item_id: rule.condition for item in retrieved.rules if (rule := bundle.rule(item.item_id))}
     applicable = tuple(
         item.item_id for item in retrieved.rules
         if item.score >= RULE_CONFIRM_SCORE or (

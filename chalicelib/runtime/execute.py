@@ -18,6 +18,7 @@ from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionStatus
 from chalicelib.domain.turn import Outcome, TurnRecord
 from chalicelib.domain.usage import MonthUsage, QuotaBreach
+from chalicelib.focal.agent import LoadedAgent
 from chalicelib.focal.pipeline import FocalResult, run_focal
 from chalicelib.focal.privacy import mask_text
 from chalicelib.focal.tools import http_tool_runner
@@ -85,7 +86,7 @@ class DeadlineLlm:
 CommitGate = Callable[[FocalResult | None], bool]
 
 
-def execute_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *,
+def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: str, *,
                  channel: str, may_commit: CommitGate | None = None, tenant_layer: dict[str, Any] | None = None,
                  interlocutor: InterlocutorData | None = None,
                  inbound: Sequence[tuple[str, str]] = (), turn_id: str | None = None,
@@ -99,6 +100,7 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
     turn is refused (runtime/quota.py) but committed, so the message is kept (and leaves the inbox).
     Raises StaleSession if the session moved on meanwhile or those messages were answered already.
     """
+    published = agent.published
     tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
     turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
     with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
@@ -125,7 +127,7 @@ def execute_turn(svc: Services, published: PublishedBundle, session: Session, me
         if interlocutor is None:
             interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
         data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
-        ctx = turn_context(published, session, data, config=config, message=message, channel=channel,
+        ctx = turn_context(agent, session, data, config=config, message=message, channel=channel,
                            now_s=now_s)
         deps = FocalDeps(
             llm=DeadlineLlm(_llm(svc, tenant_id, config), deadline_s=started + TURN_DEADLINE_S),

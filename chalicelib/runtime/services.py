@@ -29,7 +29,7 @@ from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.factory import build_embedder, build_llm
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider
-from chalicelib.runtime.bundles import BundleCache
+from chalicelib.runtime.loaded_agents import LoadedAgents
 from chalicelib.stores.dynamo_bindings import DynamoBindingStore
 from chalicelib.stores.dynamo_bundles import DynamoBundleStore
 from chalicelib.stores.dynamo_config import DynamoConfigStore
@@ -157,9 +157,9 @@ class Services:
         return DynamoUsageStore(self.dynamodb, self.settings.table)
 
     @functools.cached_property
-    def bundle_cache(self) -> BundleCache:
-        """Published bundles held by this container, by version (runtime/bundles.py)."""
-        return BundleCache(self.bundles)
+    def agents(self) -> LoadedAgents:
+        """The agent versions this container has loaded, with all they derive (runtime/loaded_agents.py)."""
+        return LoadedAgents(self.bundles)
 
     @functools.cached_property
     def config_store(self) -> ConfigStore:

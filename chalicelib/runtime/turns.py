@@ -61,9 +61,9 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
         start = svc.turn_reads.start(key)
         if start.latest_version is None:
             raise NotFound(f"agent {agent_id!r} not found")
-        published = svc.bundle_cache.version(tenant_id, agent_id, start.latest_version)
-        session, data = open_session(svc, key, start, published, request.session_id)
-        done = execute_turn(svc, published, session, request.message, channel=key.channel,
+        agent = svc.agents.version(tenant_id, agent_id, start.latest_version)
+        session, data = open_session(svc, key, start, agent.published, request.session_id)
+        done = execute_turn(svc, agent, session, request.message, channel=key.channel,
                             tenant_layer=start.tenant_layer, interlocutor=data, month=start.month)
     if done is None:  # only a commit gate drops a turn, and a sync turn has none: never superseded
         raise Conflict("the turn was not committed")
@@ -87,7 +87,7 @@ def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) 
     session that wait together are answered by one turn, named by the first one's turn_id.
     """
     key = _session_key(svc, tenant_id, agent_id, request)
-    published = svc.bundle_cache.latest(tenant_id, agent_id)
+    published = svc.agents.latest(tenant_id, agent_id).published
     if request.session_id is not None:
         session_id = request.session_id
     else:

@@ -150,7 +150,8 @@ def _answer(svc: Services, key: SessionKey, message: TurnMessage, pending: list[
         logger.info("turn messages for an agent that no longer exists: dropped", extra={"messages": len(pending)})
         svc.inbox.discard(key, [entry.message_id for entry in pending])
         return DROPPED
-    published = svc.bundle_cache.version(key.tenant_id, key.agent_id, start.latest_version)
+    agent = svc.agents.version(key.tenant_id, key.agent_id, start.latest_version)
+    published = agent.published
     try:
         session, data = open_session(svc, key, start, published, message.session_id)
     except (NotFound, Conflict):  # the session was erased or ended after the message was queued
@@ -169,7 +170,7 @@ def _answer(svc: Services, key: SessionKey, message: TurnMessage, pending: list[
     # Supersede only a turn that took everything pending: a longer backlog is answered in order.
     may_commit = _commit_gate(svc, key, pending) if len(pending) <= MAX_MESSAGES_PER_TURN else None
     try:
-        done = execute_turn(svc, published, session, text, channel=key.channel, turn_id=turn_id,
+        done = execute_turn(svc, agent, session, text, channel=key.channel, turn_id=turn_id,
                             may_commit=may_commit, tenant_layer=start.tenant_layer, interlocutor=data,
                             inbound=[(entry.message_id, entry.text) for entry in batch], month=start.month)
     except StaleSession as exc:  # another turn committed first (a lost lock, a redelivery): look again

@@ -1,4 +1,4 @@
-"""Small builders for FOCAL tests: a_rule(...), a_bundle(...), a_published(...), a_context(...).
+"""Small builders for FOCAL tests: a_rule(...), a_bundle(...), a_published(...), a_loaded(...), a_context(...).
 
 Shared by every FOCAL test module; keep it additive (new keyword arguments get defaults).
 """
@@ -22,6 +22,7 @@ from chalicelib.domain.scenario import Scenario, Step, Transition
 from chalicelib.domain.session import PendingConfirmation, ScenarioState, Session, SessionKey
 from chalicelib.domain.template import Template, TemplateMode
 from chalicelib.domain.tool import Tool
+from chalicelib.focal.agent import LoadedAgent, load_agent
 from chalicelib.focal.types import TurnContext, TurnInput
 from chalicelib.providers.embeddings import OfflineEmbedder
 from chalicelib.providers.llm import EmbeddingProvider
@@ -116,6 +117,12 @@ def a_published(bundle: AgentBundle | None = None, *, embedder: EmbeddingProvide
                            vectors=vectors or {})
 
 
+def a_loaded(bundle: AgentBundle | PublishedBundle | None = None) -> LoadedAgent:
+    """The loaded agent of a bundle (published as version 1) or of a published version."""
+    published = bundle if isinstance(bundle, PublishedBundle) else a_published(bundle)
+    return load_agent(published)
+
+
 def an_interlocutor(values: Mapping[str, Any] | None = None, interlocutor_id: str = "i1") -> InterlocutorData:
     fields = {
         name: FieldValue(name=name, value=value, version=1, source=ValueSource.USER,
@@ -141,7 +148,7 @@ def a_context(message: str = "hello", *, published: PublishedBundle | None = Non
               config: Config | None = None, history: Sequence[tuple[str, str]] = (),
               channel: str = "web", turn_number: int = 1, now_s: float = 1_800_000_000.0) -> TurnContext:
     published = published if published is not None else a_published()
-    return TurnContext(tenant_id=published.tenant_id, agent_id=published.agent_id, published=published,
+    return TurnContext(tenant_id=published.tenant_id, agent_id=published.agent_id, agent=load_agent(published),
                        config=config or Config(), session=session or a_session(),
                        interlocutor=interlocutor or an_interlocutor(),
                        turn=TurnInput(message=message, channel=channel, turn_number=turn_number, now_s=now_s),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.scenario import AnyOf
 from chalicelib.focal.fields import expression_for, holds, is_known, missing_required, resolve_required
-from tests.focal.factories import a_bundle, a_field, a_step
+from tests.focal.factories import a_bundle, a_field, a_loaded, a_step, a_tool
 
 
 def test_fields_known_nowhere_are_missing_in_declared_order() -> None:
@@ -71,19 +72,22 @@ def test_missing_required_resolves_against_one_mapping_of_known_values() -> None
 
 
 def test_a_guard_naming_a_missing_or_blank_value_does_not_hold() -> None:
-    bundle = a_bundle(fields=[a_field("status")])
+    agent = a_loaded(a_bundle(fields=[a_field("status")]))
 
-    assert holds(bundle, 'status == "pending"', {"status": "pending"}) is True
-    assert holds(bundle, 'status == "pending"', {"status": "shipped"}) is False
-    assert holds(bundle, 'status == "pending"', {}) is False
-    assert holds(bundle, 'status != "x"', {"status": ""}) is False
+    assert holds(agent, 'status == "pending"', {"status": "pending"}) is True
+    assert holds(agent, 'status == "pending"', {"status": "shipped"}) is False
+    assert holds(agent, 'status == "pending"', {}) is False
+    assert holds(agent, 'status != "x"', {"status": ""}) is False
 
 
-def test_expressions_compile_once_per_bundle_and_a_bad_one_never_holds() -> None:
-    bundle = a_bundle(fields=[a_field("status")])
+def test_expressions_compile_once_per_version_and_a_bad_one_never_holds() -> None:
+    def with_guard() -> AgentBundle:  # the guard is part of the bundle, so loading compiles it
+        return a_bundle(fields=[a_field("status")], tools=[a_tool(guard='status == "pending"')])
 
-    first = expression_for(bundle, 'status == "pending"')
-    assert first is expression_for(bundle, 'status == "pending"')
-    assert expression_for(bundle, "unknown_name == 1") is None
-    assert holds(bundle, "unknown_name == 1", {"unknown_name": 1}) is False
-    assert expression_for(a_bundle(fields=[a_field("status")]), 'status == "pending"') is not first
+    agent = a_loaded(with_guard())
+
+    first = expression_for(agent, 'status == "pending"')
+    assert first is expression_for(agent, 'status == "pending"')
+    assert expression_for(agent, "unknown_name == 1") is None
+    assert holds(agent, "unknown_name == 1", {"unknown_name": 1}) is False
+    assert expression_for(a_loaded(with_guard()), 'status == "pending"') is not first

@@ -1,18 +1,12 @@
-"""The retrieval index: publish-time vectors reused, scope arrays, lexical postings, per-container cache."""
+"""The retrieval index: publish-time vectors reused, scope arrays, lexical postings."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from chalicelib.focal import index as index_module
-from chalicelib.focal.index import build_index, build_lexical, embed_bundle, index_for, tokens
+from chalicelib.focal.index import build_index, build_lexical, embed_bundle, tokens
 from tests.focal.factories import a_bundle, a_published, a_rule, a_scenario, a_step, an_embedder
-
-
-@pytest.fixture(autouse=True)
-def _empty_cache() -> None:
-    index_module.clear_index_cache()
 
 
 def test_tokens_are_lower_cased_without_punctuation_stopwords_or_plural_endings() -> None:
@@ -105,25 +99,6 @@ def test_lexical_weights_of_one_condition_sum_to_one() -> None:
     assert scores.tolist() == pytest.approx([1.0, 1.0])
     assert lexical.score(tokens("nothing shared")).tolist() == [0.0, 0.0]
     assert lexical.idf["refund"] > 0
-
-
-def test_the_index_of_a_published_version_is_built_once_per_container() -> None:
-    published = a_published(a_bundle(rules=[a_rule()]), embedder=an_embedder())
-    embedder = an_embedder()
-    first = index_for(published, embedder)
-    assert index_for(published, embedder) is first
-    newer = a_published(a_bundle(rules=[a_rule()]), embedder=an_embedder(), version=2)
-    assert index_for(newer, embedder) is not first
-
-
-def test_the_cache_keeps_only_the_most_recently_used_versions() -> None:
-    embedder = an_embedder()
-    bundle = a_bundle(rules=[a_rule()])
-    vectors = embed_bundle(bundle, embedder)
-    first = index_for(a_published(bundle, vectors=vectors, version=1), embedder)
-    for version in range(2, index_module.CACHE_SIZE + 2):
-        index_for(a_published(bundle, vectors=vectors, version=version), embedder)
-    assert index_for(a_published(bundle, vectors=vectors, version=1), embedder) is not first
 
 
 def test_tokens_meet_across_common_inflections() -> None:

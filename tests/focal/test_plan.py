@@ -13,7 +13,7 @@ from chalicelib.focal.generate import fill_placeholders
 from chalicelib.focal.plan import make_plan
 from chalicelib.focal.tools import ToolsResult
 from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
-from tests.focal.factories import a_bundle, a_field, a_rule, a_scenario, a_step, a_template, a_tool
+from tests.focal.factories import a_bundle, a_field, a_loaded, a_rule, a_scenario, a_step, a_template, a_tool
 
 EXCLUSIVE, SUGGEST, FALLBACK = TemplateMode.EXCLUSIVE, TemplateMode.SUGGEST, TemplateMode.FALLBACK
 
@@ -30,7 +30,7 @@ def plan_for(
     decisions = [RuleDecision(rule_id, True, "applies") for rule_id in selected]
     decisions.append(RuleDecision("unselected", False, "not_confirmed"))
     return make_plan(
-        bundle,
+        a_loaded(bundle),
         decisions,
         scenario or ScenarioDecision(action="none"),
         tools or ToolsResult(),

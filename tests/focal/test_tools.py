@@ -20,7 +20,7 @@ from chalicelib.domain.tool import SideEffect, Tool
 from chalicelib.focal.tools import ToolsResult, http_tool_runner, idempotency_key, run_tools
 from chalicelib.focal.types import RuleDecision, ScenarioDecision, ToolRequest, Understanding
 from chalicelib.providers.tools_http import HttpToolClient
-from tests.focal.factories import a_bundle, a_field, a_rule, a_scenario, a_step, a_tool
+from tests.focal.factories import a_bundle, a_field, a_loaded, a_rule, a_scenario, a_step, a_tool
 
 
 @dataclass
@@ -101,7 +101,7 @@ def run(
     )
     runner = http_tool_runner(HttpToolClient(allow_private=True))
     return run_tools(
-        bundle,
+        a_loaded(bundle),
         decisions,
         scenario,
         known or {},
@@ -315,7 +315,7 @@ def test_tools_of_selected_rules_and_the_current_step_run_once_each(server: Tool
     ]
 
     result = run_tools(
-        bundle,
+        a_loaded(bundle),
         decisions,
         ScenarioDecision(action="continue", scenario_id="returns", step_id="s1"),
         {},
@@ -351,7 +351,7 @@ def test_a_timeout_of_an_irreversible_call_is_reported_as_an_error_with_unknown_
     bundle = a_bundle(rules=[a_rule("r1", tools=["cancel"])], tools=[cancel])
 
     result = run_tools(
-        bundle,
+        a_loaded(bundle),
         [RuleDecision("r1", True, "applies")],
         ScenarioDecision(action="none"),
         {},

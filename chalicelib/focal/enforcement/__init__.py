@@ -1,6 +1,6 @@
 """focal/enforcement: constraint expressions, LLM judge, regeneration loop, fallback (phase 10)."""
 
-from chalicelib.focal.enforcement.expressions import ExpressionCheck, check_expressions, compiled_constraints
+from chalicelib.focal.enforcement.expressions import ExpressionCheck, check_expressions
 from chalicelib.focal.enforcement.fallback import SAFE_REPLY, choose_fallback
 from chalicelib.focal.enforcement.judge import JudgeResult, judge
 from chalicelib.focal.enforcement.loop import enforce
@@ -12,7 +12,6 @@ __all__ = [
     "JudgeResult",
     "check_expressions",
     "choose_fallback",
-    "compiled_constraints",
     "enforce",
     "expression_variables",
     "judge",

@@ -1,7 +1,8 @@
 """The deterministic lane: check a reply against the hard constraints that carry an expression.
 
-Expressions are compiled once per published bundle version (with the bundle's field names and the
-reserved names, exactly as publish validated them) and reused by every turn of that version.
+Expressions are compiled once per published bundle version, when it is loaded (focal/agent.py: with
+the bundle's field names and the reserved names, exactly as publish validated them), and reused by
+every turn of that version.
 Outcomes per rule: holds -> passes; names a value missing this turn -> not applicable (passes, and
 the rule id is recorded); does not hold, cannot be evaluated (a type error in tenant data), or goes
 past its evaluation budget (domain/evaluation.py) -> a violation.
@@ -11,58 +12,20 @@ Violation messages name the constraint and the rule's action, never a variable v
 from __future__ import annotations
 
 import ast
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from threading import Lock
 from typing import Any
 
-from aws_lambda_powertools import Logger
-
-from chalicelib.domain.expressions import REPLY_NAMES, Expression, ExpressionError, compile_expression
+from chalicelib.domain.expressions import Expression, ExpressionError, compile_expression
 from chalicelib.domain.rule import Rule
 from chalicelib.domain.turn import Violation
-from chalicelib.stores.ports import PublishedBundle
-
-logger = Logger(child=True)
-
-_CACHE_SIZE = 64  # bundle versions kept per container
-_cache: OrderedDict[tuple[str, str, int], Mapping[str, Expression]] = OrderedDict()
-_cache_lock = Lock()
 
 
 @dataclass(frozen=True, slots=True)
 class ExpressionCheck:
     violations: tuple[Violation, ...]
     not_applicable: tuple[str, ...]  # rule ids whose expression named a value missing this turn
-
-
-def compiled_constraints(published: PublishedBundle) -> Mapping[str, Expression]:
-    """rule id -> compiled expression for every hard constraint of this bundle version (cached).
-
-    A rule whose expression does not compile (publish rejects those) is left out and logged; the
-    check then fails it closed.
-    """
-    key = (published.tenant_id, published.agent_id, published.version)
-    with _cache_lock:
-        found = _cache.get(key)
-        if found is not None:
-            _cache.move_to_end(key)
-            return found
-    names = {field.name for field in published.bundle.fields} | REPLY_NAMES
-    compiled: dict[str, Expression] = {}
-    for rule in published.bundle.rules:
-        if rule.hard_constraint and rule.expression is not None:
-            try:
-                compiled[rule.id] = compile_expression(rule.expression, names)
-            except ExpressionError:
-                logger.error("hard constraint does not compile", extra={"rule_id": rule.id})
-    with _cache_lock:
-        _cache[key] = compiled
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    return compiled
 
 
 def check_expressions(
@@ -74,7 +37,7 @@ def check_expressions(
 ) -> ExpressionCheck:
     """Check every rule of `rules` that has an expression; rules without one are ignored.
 
-    `compiled` comes from compiled_constraints(); a rule missing from it is compiled on the spot
+    `compiled` comes from the loaded agent (LoadedAgent.constraints); a rule missing from it is compiled on the spot
     from its own names (the bundle was validated at publish). Never raises. `reply` is the text
     checked: it is bound to the name `reply` whatever `variables` says.
     """

@@ -127,7 +127,7 @@ def enforce(
     """The reply to send for this turn, with every checked draft and its violations.
 
     `variables_for(reply)` gives the expression variables for a candidate reply;
-    `expressions` (rule id -> compiled, from compiled_constraints()) saves compiling per turn.
+    `expressions` (rule id -> compiled, from LoadedAgent.constraints) saves compiling per turn.
     `mask(reply)` hides stored PII values from the judge (focal/privacy.mask_text).
     Never raises for a provider failure: it ends in the fallback with reason "provider_error".
     """

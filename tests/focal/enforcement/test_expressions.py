@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.focal.enforcement.expressions import _CACHE_SIZE, check_expressions, compiled_constraints
-from tests.focal.factories import a_bundle, a_field, a_published, a_rule
+from chalicelib.focal.enforcement.expressions import check_expressions
+from tests.focal.factories import a_bundle, a_loaded, a_published, a_rule
 
 CAP = a_rule("cap", action="never offer more than $50", hard_constraint=True,
              expression="max(amounts(reply) + [0]) <= 50")
@@ -49,21 +49,9 @@ def test_rules_without_an_expression_are_left_to_the_judge() -> None:
     assert check_expressions("whatever", [subjective], {}) == check_expressions("whatever", [], {})
 
 
-def test_bundle_constraints_compile_once_per_version() -> None:
-    bundle = a_bundle(rules=[CAP, TIER_CAP, a_rule("soft")], fields=[a_field("max_discount", "number")])
-    first = compiled_constraints(a_published(bundle, version=7, agent_id="cache-test"))
-    again = compiled_constraints(a_published(bundle, version=7, agent_id="cache-test"))
-    newer = compiled_constraints(a_published(bundle, version=8, agent_id="cache-test"))
-    assert set(first) == {"cap", "tier_cap"}
-    assert again is first
-    assert newer is not first
-    check = check_expressions("Take 30% off", [TIER_CAP], {"max_discount": 20}, compiled=first)
-    assert [violation.rule_id for violation in check.violations] == ["tier_cap"]
-
-
 def test_a_rule_whose_expression_changed_since_compiling_is_checked_by_its_own_text() -> None:
-    compiled = {"cap": compiled_constraints(a_published(a_bundle(rules=[CAP]), version=3,
-                                                        agent_id="stale-test"))["cap"]}
+    compiled = {"cap": a_loaded(a_published(a_bundle(rules=[CAP]), version=3,
+                                            agent_id="stale-test")).constraints["cap"]}
     stricter = a_rule("cap", action="never offer more than $10", hard_constraint=True,
                       expression="max(amounts(reply) + [0]) <= 10")
     check = check_expressions("Here is $20.", [stricter], {}, compiled=compiled)
@@ -74,16 +62,8 @@ def test_a_rule_whose_expression_changed_since_compiling_is_checked_by_its_own_t
 def test_an_expression_that_cannot_compile_fails_closed(source: str) -> None:
     broken = a_rule("broken", action="stay short", hard_constraint=True, expression=source)
     bundle = a_bundle(rules=[broken])
-    compiled = compiled_constraints(a_published(bundle, version=1, agent_id="broken-test"))
+    compiled = a_loaded(a_published(bundle, version=1, agent_id="broken-test")).constraints
     assert compiled == {}
     check = check_expressions("short", [broken], {}, compiled=compiled)
     assert [violation.rule_id for violation in check.violations] == ["broken"]
     assert "cannot be compiled" in check.violations[0].message
-
-
-def test_the_cache_keeps_a_bounded_number_of_versions() -> None:
-    bundle = a_bundle(rules=[CAP])
-    oldest = compiled_constraints(a_published(bundle, version=1, agent_id="evict-test"))
-    for version in range(2, 2 + _CACHE_SIZE):
-        compiled_constraints(a_published(bundle, version=version, agent_id="evict-test"))
-    assert compiled_constraints(a_published(bundle, version=1, agent_id="evict-test")) is not oldest
