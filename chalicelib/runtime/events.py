@@ -38,7 +38,7 @@ from chalicelib.providers.network import check_url
 from chalicelib.providers.transport import HttpRequest, Send, guarded_send
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
-from chalicelib.stores.dynamo_event_endpoints import DynamoEventEndpointStore
+from chalicelib.stores.ports import EventEndpointStore
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -78,11 +78,6 @@ class _EndpointCache:
 
 
 ENDPOINTS = _EndpointCache()
-
-
-def endpoint_store(svc: Services) -> DynamoEventEndpointStore:
-    """The event endpoint store of this container's clients (stateless, cheap to build)."""
-    return DynamoEventEndpointStore(svc.dynamodb, svc.settings.table, svc.cipher)
 
 
 # --- emit -------------------------------------------------------------------------------------------
@@ -143,7 +138,7 @@ def subscribed_endpoints(svc: Services, tenant_id: str) -> list[EventEndpoint]:
     """The tenant's endpoints (no secrets), from the container cache or one Query."""
     cached = ENDPOINTS.get(tenant_id)
     if cached is None:
-        cached = endpoint_store(svc).list(tenant_id)
+        cached = svc.event_endpoints.list(tenant_id)
         ENDPOINTS.put(tenant_id, cached)
     return cached
 
@@ -181,7 +176,7 @@ def deliver_event(svc: Services, record: SQSRecord, send: Send | None = None) ->
     payload = json.loads(record.body)
     payload.pop("kind", None)
     event = Event.model_validate(payload)
-    store = endpoint_store(svc)
+    store = svc.event_endpoints
     endpoint = store.get(event.tenant_id, event.endpoint_id, with_secret=True)
     if endpoint is None or not endpoint.subscribes_to(event.type):
         logger.info("event endpoint gone or unsubscribed: event dropped", extra={"event_id": event.id})
@@ -211,7 +206,7 @@ def backoff_s(attempts: int) -> int:
     return int(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
 
 
-def _failed(svc: Services, store: DynamoEventEndpointStore, record: SQSRecord, event: Event,
+def _failed(svc: Services, store: EventEndpointStore, record: SQSRecord, event: Event,
             failure: DeliveryFailure) -> NoReturn:
     store.record_failure(event.tenant_id, event.endpoint_id, failure)
     delay = backoff_s(failure.attempts)

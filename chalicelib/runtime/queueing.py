@@ -18,10 +18,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import Unavailable
-from chalicelib.domain.session import SessionKey
+from chalicelib.domain.session import SessionKey, session_key_hash
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
-from chalicelib.stores.dynamo_sessions import session_key_hash
 
 
 def queue_turn(svc: Services, key: SessionKey, *, message_id: str, text: str, received_at: float,
