@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from chalicelib.api.auth import Caller, authenticate, authenticate_admin
 from chalicelib.api.body import YAML_TYPES, parse_model, read_document
 from chalicelib.api.channels import base_url
-from chalicelib.api.limits import RATE_GATE
 from chalicelib.api.pagination import PageRequest, page_request
 from chalicelib.domain.errors import InvalidInput
+from chalicelib.runtime.limits import RATE_GATE
 from chalicelib.runtime.services import services
 
 M = TypeVar("M", bound=BaseModel)
