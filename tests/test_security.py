@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.limits import RATE_GATE
+from chalicelib.runtime.limits import RATE_GATE
 from tests.api.harness import Api, a_bundle, api, error_of, paths_of
 from tests.runtime.test_lifecycle import desk_bundle
 

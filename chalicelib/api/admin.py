@@ -7,7 +7,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
-from chalicelib.api.limits import RATE_GATE
 from chalicelib.config.ceilings import ceiling_problems
 from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.domain.config import Layer, validate_layer
@@ -16,6 +15,7 @@ from chalicelib.domain.ids import is_valid_id, new_id, now_iso
 from chalicelib.domain.tenant import Tenant, issue_api_key
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.ingest import forget_all_bindings
+from chalicelib.runtime.limits import RATE_GATE
 from chalicelib.runtime.services import Services
 
 

@@ -9,17 +9,17 @@ Validation messages never echo the input values (they may be PII or secrets).
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from chalicelib.domain.documents import MAX_DEPTH, check_depth, load_json
-from chalicelib.domain.errors import InvalidInput, InvalidJson, PayloadTooLarge
+# parse_model and loc_path live in the domain (the gateway validates webhook bodies too); named here
+# as the HTTP body API.
+from chalicelib.domain.documents import MAX_DEPTH, check_depth, load_json, loc_path, parse_model
+from chalicelib.domain.errors import InvalidJson, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
 
-DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 YAML_TYPES = frozenset({"application/yaml", "application/x-yaml", "text/yaml"})
 JSON_TYPES = frozenset({"application/json"})
 # What PUT/POST routes accept; Chalice answers 415 (its own body) for anything else.
@@ -80,29 +80,9 @@ def _load_yaml(data: bytes) -> object:
     check_depth(document)
     return document
 
-
-def parse_model(model: type[M], document: object) -> M:
-    """Validate `document` as `model`. Raises InvalidInput listing every problem with its path."""
-    if not isinstance(document, Mapping):
-        raise InvalidInput.at("", "the body must be an object")
-    try:
-        return model.model_validate(document)
-    except ValidationError as exc:
-        problems = [
-            (loc_path(error["loc"]), error["msg"])
-            for error in exc.errors(include_input=False, include_url=False)
-        ]
-        raise InvalidInput.many(problems) from None
+__all__ = ["ACCEPTED_CONTENT_TYPES", "YAML_TYPES", "loc_path", "parse_model", "read_document", "read_model"]
 
 
 def read_model(model: type[M], raw: bytes | str | None, content_type: str | None, limit_bytes: int) -> M:
     """read_document then parse_model: the whole trust boundary of one request body."""
     return parse_model(model, read_document(raw, content_type, limit_bytes))
-
-
-def loc_path(loc: tuple[int | str, ...]) -> str:
-    """pydantic's ("rules", 3, "templates", 0) as "rules[3].templates[0]"."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text

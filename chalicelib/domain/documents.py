@@ -9,10 +9,15 @@ config layer or provider webhook comes near MAX_DEPTH.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import TypeVar
 
-from chalicelib.domain.errors import InvalidJson
+from pydantic import BaseModel, ValidationError
+
+from chalicelib.domain.errors import InvalidInput, InvalidJson
 
 MAX_DEPTH = 64
+M = TypeVar("M", bound=BaseModel)
 
 
 def load_json(data: bytes | str, what: str = "the body") -> object:
@@ -43,3 +48,25 @@ def check_depth(document: object, what: str = "the body") -> None:
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
+
+
+def parse_model(model: type[M], document: object) -> M:
+    """Validate `document` as `model`. Raises InvalidInput listing every problem with its path."""
+    if not isinstance(document, Mapping):
+        raise InvalidInput.at("", "the body must be an object")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        problems = [
+            (loc_path(error["loc"]), error["msg"])
+            for error in exc.errors(include_input=False, include_url=False)
+        ]
+        raise InvalidInput.many(problems) from None
+
+
+def loc_path(loc: tuple[int | str, ...]) -> str:
+    """pydantic's ("rules", 3, "templates", 0) as "rules[3].templates[0]"."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text

@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.config.resolver import ResolvedConfig, resolve
 from chalicelib.domain.bundle import AgentBundle, PublishedBundle, parse_bundle
@@ -24,15 +22,6 @@ from chalicelib.providers.network import check_url
 from chalicelib.runtime.ingest import forget_binding
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import VersionInfo
-
-
-class RollbackRequest(BaseModel):
-    """Body of POST /v1/agents/{agent_id}/rollback."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = Field(ge=1)
-
 
 ItemKind = Literal["rules", "scenarios", "templates", "tools", "fields"]
 ITEM_KINDS: dict[str, str] = {

@@ -10,7 +10,7 @@ Powertools idempotency on the RUCHE_IDEMPOTENCY_TABLE table (key attribute `id`,
   deletes the record, so the retry runs the turn again;
 - the completed reply is stored for RECORD_TTL_S; a retry within it gets that reply, and no second
   turn (one turn record);
-- the same key with a different body (agent or TurnRequest) is 422 `invalid_input` at path
+- the same key with a different body (agent or message) is 422 `invalid_input` at path
   `Idempotency-Key` (the draft's answer to a reused key; the payload hash is Powertools'
   payload validation);
 - an INPROGRESS record of a container that died mid-turn expires after IN_PROGRESS_TTL_S, and a
@@ -42,7 +42,7 @@ from chalicelib.domain.errors import Conflict, InvalidInput, Unavailable
 from chalicelib.runtime import turns
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
-from chalicelib.runtime.turns import TurnReply, TurnRequest
+from chalicelib.runtime.turns import TurnInput, TurnResult
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -60,8 +60,8 @@ class _TurnDeadline:
         return IN_PROGRESS_TTL_S * 1000
 
 
-def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
-                  idempotency_key: str | None) -> TurnReply:
+def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnInput,
+                  idempotency_key: str | None) -> TurnResult:
     """turns.run_sync, at most once per (tenant, Idempotency-Key) within RECORD_TTL_S.
 
     Raises what run_sync raises; InvalidInput (path `Idempotency-Key`) for a malformed key or a
@@ -72,11 +72,11 @@ def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnReq
         return turns.run_sync(svc, tenant_id, agent_id, request)
     _check_key(idempotency_key)
     payload = {"tenant_id": tenant_id, "key": idempotency_key, "agent_id": agent_id,
-               "request": request.model_dump(mode="json")}
+               "request": request.as_json()}
 
     store = _store(svc)
 
-    def run(payload: dict[str, Any]) -> TurnReply:
+    def run(payload: dict[str, Any]) -> TurnResult:
         reply = turns.run_sync(svc, tenant_id, agent_id, request)
         # The record will hold this reply: list it under its interlocutor so erasure deletes it.
         # The id is the one Powertools itself stores under (the store is configured by now).
@@ -95,11 +95,11 @@ def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnReq
         data_keyword_argument="payload",
         persistence_store=store,
         config=_config(),
-        output_serializer=PydanticSerializer(model=TurnReply),
+        output_serializer=PydanticSerializer(model=TurnResult),
         key_prefix=f"turn#{tenant_id}",
     )
     try:
-        return cast(TurnReply, once(payload=payload))
+        return cast(TurnResult, once(payload=payload))
     except IdempotencyAlreadyInProgressError:
         raise Conflict("a request with this Idempotency-Key is still running; retry shortly") from None
     except IdempotencyValidationError:

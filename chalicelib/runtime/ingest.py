@@ -2,7 +2,7 @@
 
 No turn runs here: the answer must reach the provider within its deadline (Slack 3 s, Twilio
 15 s). Every verified message is first counted against the binding's, the visitor's and the
-tenant's rate limits (api/limits.py; 429 with Retry-After, nothing written). Order per message:
+tenant's rate limits (runtime/limits.py; 429 with Retry-After, nothing written). Order per message:
 the dedupe marker and the inbox item in one transaction that also checks the tenant and agent are
 alive (the durable copy, before the 200; a redelivery writes nothing; a binding still cached after
 a deletion writes nothing and answers 404), interlocutor, open session, then one SQS FIFO message
@@ -26,16 +26,16 @@ from urllib.parse import urlencode
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.api.body import parse_model
-from chalicelib.api.limits import RATE_GATE
 from chalicelib.channels import webchat, whatsapp
 from chalicelib.channels.base import Handshake, InboundMessage, json_body
 from chalicelib.channels.registry import WEBHOOK_ADAPTERS
 from chalicelib.domain.channel import ChannelBinding
+from chalicelib.domain.documents import parse_model
 from chalicelib.domain.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.inbox import DedupeMark, InboxMessage
 from chalicelib.domain.session import SessionKey
+from chalicelib.runtime.limits import RATE_GATE
 from chalicelib.runtime.queueing import send_record
 from chalicelib.runtime.services import Services
 

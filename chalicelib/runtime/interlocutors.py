@@ -7,23 +7,14 @@ source `api`, so only fields whose `sources` include `api` accept them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import now_s
 from chalicelib.domain.interlocutor import FieldChange, FieldScope, FieldValue, InterlocutorData, ValueSource
 from chalicelib.runtime.agents import load
 from chalicelib.runtime.services import Services
-
-
-class InterlocutorPatch(BaseModel):
-    """Body of PATCH /v1/agents/{agent_id}/interlocutors/{interlocutor_id}."""
-
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    fields: dict[str, Any]
 
 
 def get(
@@ -52,7 +43,7 @@ def get(
 
 
 def patch(
-    services: Services, tenant_id: str, agent_id: str, interlocutor_id: str, body: InterlocutorPatch
+    services: Services, tenant_id: str, agent_id: str, interlocutor_id: str, fields: Mapping[str, Any]
 ) -> dict[str, Any]:
     """Set persistent fields from the API and return the new view.
 
@@ -63,7 +54,7 @@ def patch(
     _load(services, tenant_id, interlocutor_id)
     problems: list[tuple[str, str]] = []
     changes: list[FieldChange] = []
-    for name, raw in body.fields.items():
+    for name, raw in fields.items():
         path = f"fields.{name}"
         definition = bundle.field(name)
         if definition is None:

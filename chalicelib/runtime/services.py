@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from chalicelib.api.body import DEFAULT_MAX_BODY_BYTES
 from chalicelib.config.key_policy import Calling, may_use_platform_key
 from chalicelib.config.resolver import ConfigResolver, platform_layer_from_env, resolve
 from chalicelib.domain.config import Config, Layer
@@ -65,6 +64,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from chalicelib.stores.inbox import SessionInbox
+
+# RUCHE_MAX_BODY_BYTES when unset: under Lambda's 6 MB payload limit, so a 413 is ours, not a gateway error.
+DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
-"""Run a turn: the synchronous API path (lock, load, FOCAL, commit) and the shapes it answers."""
+"""Run a turn: the synchronous API path (lock, load, FOCAL, commit), or hand it to the queue."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
 from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.channel import ChannelName
@@ -24,18 +26,24 @@ LOCK_WAIT_S = 25.0
 LOCK_TTL_S = 90.0  # longer than any turn: a crashed owner's lock expires on its own
 
 
-class TurnRequest(BaseModel):
-    """Body of POST /v1/agents/{agent_id}/turns (API.md)."""
+@dataclass(frozen=True, slots=True)
+class TurnInput:
+    """One user message to answer (the API's TurnRequest, already validated)."""
 
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-
-    user_id: str = Field(min_length=1, max_length=256)
+    user_id: str
+    message: str
     channel: ChannelName = ChannelName.API
-    message: str = Field(min_length=1, max_length=20000)
-    session_id: str | None = None
+    session_id: str | None = None  # None: the key's open session, opened if need be
+
+    def as_json(self) -> dict[str, Any]:
+        """What the idempotency record compares: a retried key with another message is refused."""
+        return {"user_id": self.user_id, "channel": self.channel.value, "message": self.message,
+                "session_id": self.session_id}
 
 
-class TurnReply(BaseModel):
+class TurnResult(BaseModel):
+    """What a synchronous turn produced. A model: the idempotency store keeps it as JSON."""
+
     turn_id: str
     session_id: str
     interlocutor_id: str
@@ -43,8 +51,8 @@ class TurnReply(BaseModel):
     outcome: Outcome
 
 
-def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
-             idempotency_key: str | None = None) -> TurnReply:
+def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnInput,
+             idempotency_key: str | None = None) -> TurnResult:
     """Run one turn inside this invocation and answer with its reply and outcome.
 
     Raises NotFound for an unknown agent or a session that is not this tenant's and agent's, and
@@ -69,18 +77,19 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest,
         raise Conflict("the turn was not committed")
     if done.refused is not None:  # the message is kept in the session; the caller learns when to retry
         raise refusal(done.refused)
-    return TurnReply(turn_id=done.turn_id, session_id=session.session_id, interlocutor_id=session.interlocutor_id,
+    return TurnResult(turn_id=done.turn_id, session_id=session.session_id, interlocutor_id=session.interlocutor_id,
                      reply=done.reply, outcome=done.outcome)
 
 
-class QueuedTurn(BaseModel):
-    """The 202 answer of POST .../turns?async=true: the turn runs from the queue."""
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """A turn handed to the queue: its id and the session it will run in."""
 
     turn_id: str
     session_id: str
 
 
-def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> QueuedTurn:
+def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) -> Enqueued:
     """Queue the turn for the worker and answer at once. Raises NotFound as run_sync does.
 
     Read the reply with GET .../sessions/{session_id}/turns or .../messages. Messages of one
@@ -99,10 +108,10 @@ def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) 
     turn_id = new_id("turn")
     queue_turn(svc, key, message_id=new_id("msg"), text=request.message, received_at=now_s(),
                session_id=session_id, turn_id=turn_id)
-    return QueuedTurn(turn_id=turn_id, session_id=session_id)
+    return Enqueued(turn_id=turn_id, session_id=session_id)
 
 
-def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnRequest) -> SessionKey:
+def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) -> SessionKey:
     """The session key to lock: from the request, or from the named session (which must be ours)."""
     if request.session_id is None:
         return SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=request.channel.value,

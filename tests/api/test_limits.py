@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.api.limits import RATE_GATE
 from chalicelib.runtime.events import ENDPOINTS
+from chalicelib.runtime.limits import RATE_GATE
 from tests.api.harness import ADMIN_KEY, Api, a_bundle, error_of
 
 

@@ -6,7 +6,6 @@ import pytest
 
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.runtime import agents, interlocutors
-from chalicelib.runtime.interlocutors import InterlocutorPatch
 from chalicelib.runtime.services import Services, reset_services, services
 from tests.api.harness import a_bundle
 from tests.conftest import Aws
@@ -28,7 +27,7 @@ def svc(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Services:
 def test_values_are_stored_in_their_canonical_form(svc: Services) -> None:
     person = svc.interlocutors.resolve("t1", "api", "u1")
     view = interlocutors.patch(
-        svc, "t1", "a1", person, InterlocutorPatch(fields={"phone": "+1 (555) 010-9999", "age": "42"})
+        svc, "t1", "a1", person, {"phone": "+1 (555) 010-9999", "age": "42"}
     )
     assert view["fields"]["phone"]["value"] == "+15550109999"
     assert view["fields"]["age"]["value"] == 42
@@ -37,13 +36,13 @@ def test_values_are_stored_in_their_canonical_form(svc: Services) -> None:
 def test_an_out_of_range_value_is_rejected_without_echoing_it(svc: Services) -> None:
     person = svc.interlocutors.resolve("t1", "api", "u1")
     with pytest.raises(InvalidInput) as caught:
-        interlocutors.patch(svc, "t1", "a1", person, InterlocutorPatch(fields={"age": 7}))
+        interlocutors.patch(svc, "t1", "a1", person, {"age": 7})
     assert caught.value.details["errors"] == [{"path": "fields.age", "message": "is below the minimum 18"}]
 
 
 def test_an_empty_patch_writes_nothing_and_returns_the_view(svc: Services) -> None:
     person = svc.interlocutors.resolve("t1", "api", "u1")
-    assert interlocutors.patch(svc, "t1", "a1", person, InterlocutorPatch(fields={}))["fields"] == {}
+    assert interlocutors.patch(svc, "t1", "a1", person, {})["fields"] == {}
     assert svc.interlocutors.history("t1", person) == []
 
 

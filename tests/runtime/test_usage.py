@@ -16,7 +16,7 @@ import pytest
 from chalicelib.domain.usage import COUNTERS
 from chalicelib.runtime.local_worker import poll_once
 from chalicelib.runtime.services import reset_services, services
-from chalicelib.runtime.turns import TurnRequest, run_sync
+from chalicelib.runtime.turns import TurnInput, run_sync
 from tests.api.harness import ADMIN_KEY, Api
 from tests.support.chat_server import ChatServer
 
@@ -198,7 +198,7 @@ def test_concurrent_turns_of_one_tenant_never_lose_an_increment(api: Api, serial
         try:
             for _ in range(3):
                 reply = run_sync(svc, shop.tenant_id, "shop",
-                                 TurnRequest(user_id=user, message="When does the shop open?"))
+                                 TurnInput(user_id=user, message="When does the shop open?"))
                 done.append(reply.session_id)
         except Exception as exc:
             errors.append(exc)

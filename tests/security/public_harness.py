@@ -16,8 +16,8 @@ from chalice.test import Client
 
 from app import app
 from chalicelib.api.auth import KEY_CACHE
-from chalicelib.api.limits import RATE_GATE
 from chalicelib.domain.channel import ChannelName
+from chalicelib.runtime.limits import RATE_GATE
 from chalicelib.runtime.services import reset_services, services
 from tests.api.harness import ADMIN_KEY, Api, a_bundle
 from tests.channels.factories import SECRETS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.api.limits import RATE_GATE
+from chalicelib.runtime.limits import RATE_GATE
 from chalicelib.runtime.services import reset_services, services
 from tests.api.harness import Api, a_bundle, api, error_of, paths_of
 
