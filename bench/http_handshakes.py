@@ -32,6 +32,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 from retrieval import MESSAGES, synthetic_bundle  # noqa: E402
 
+from chalicelib.domain.bundle import PublishedBundle  # noqa: E402
 from chalicelib.domain.config import Config, LlmConfig  # noqa: E402
 from chalicelib.domain.interlocutor import InterlocutorData  # noqa: E402
 from chalicelib.domain.session import Session, SessionKey  # noqa: E402
@@ -43,7 +44,6 @@ from chalicelib.providers.embeddings import OfflineEmbedder  # noqa: E402
 from chalicelib.providers.factory import build_llm  # noqa: E402
 from chalicelib.providers.tools_http import HttpToolClient  # noqa: E402
 from chalicelib.providers.transport import PooledTransport, guarded_send, post_json  # noqa: E402
-from chalicelib.stores.ports import PublishedBundle  # noqa: E402
 from tests.support.tls import self_signed  # noqa: E402
 
 UNDERSTOOD = {"intent": "question", "language": "en", "values": {}, "applicable_rules": [],

@@ -17,14 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chalicelib.domain.bundle import AgentBundle, AgentInfo
+from chalicelib.domain.bundle import AgentBundle, AgentInfo, PublishedBundle
 from chalicelib.domain.config import RetrievalConfig
 from chalicelib.domain.rule import Rule, Scope
 from chalicelib.domain.scenario import Scenario, Step
 from chalicelib.focal.index import AgentIndex, build_index, embed_bundle
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.providers.embeddings import OfflineEmbedder
-from chalicelib.stores.ports import PublishedBundle
 
 SUBJECTS = ["the user", "the customer", "a caller", "the client", "someone", "a returning shopper"]
 VERBS = [

@@ -38,6 +38,7 @@ import yaml  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from retrieval import MESSAGES, synthetic_bundle  # noqa: E402
 
+from chalicelib.domain.bundle import PublishedBundle  # noqa: E402
 from chalicelib.domain.config import Config  # noqa: E402
 from chalicelib.domain.interlocutor import InterlocutorData  # noqa: E402
 from chalicelib.domain.session import Session, SessionKey  # noqa: E402
@@ -49,7 +50,6 @@ from chalicelib.focal.types import FocalDeps, TurnContext, TurnInput  # noqa: E4
 from chalicelib.providers.embeddings import OfflineEmbedder  # noqa: E402
 from chalicelib.providers.offline import OfflineLlm  # noqa: E402
 from chalicelib.providers.tools_http import HttpToolClient  # noqa: E402
-from chalicelib.stores.ports import PublishedBundle  # noqa: E402
 
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 

@@ -23,8 +23,7 @@ from chalice.local import LocalGateway
 
 from app import app
 from chalicelib.domain.channel import ChannelName
-from chalicelib.domain.turn import Outcome, TurnRecord
-from chalicelib.stores.ports import TranscriptMessage, TurnCommit
+from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnCommit, TurnRecord
 from tests.api.harness import (
     Api,
     a_bundle,

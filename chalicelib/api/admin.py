@@ -13,11 +13,10 @@ from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.domain.config import Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id, new_id, now_iso
-from chalicelib.domain.tenant import Tenant
+from chalicelib.domain.tenant import Tenant, issue_api_key
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.ingest import forget_all_bindings
 from chalicelib.runtime.services import Services
-from chalicelib.stores.dynamo_tenants import issue_api_key
 
 
 class TenantCreate(BaseModel):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from chalicelib.domain.errors import Unauthorized
-from chalicelib.stores.dynamo_tenants import hash_api_key
+from chalicelib.domain.tenant import hash_api_key
 from chalicelib.stores.ports import TenantStore
 
 KEY_CACHE_TTL_S = 5.0

@@ -11,7 +11,7 @@ from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.event import EventEndpoint, EventType
 from chalicelib.domain.ids import is_valid_id, now_iso
 from chalicelib.providers.network import check_url
-from chalicelib.runtime.events import ENDPOINTS, endpoint_store
+from chalicelib.runtime.events import ENDPOINTS
 from chalicelib.runtime.services import Services
 
 
@@ -56,7 +56,7 @@ def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut)
     if not is_valid_id(endpoint_id):
         raise InvalidInput.at("endpoint_id", "letters, digits, _ . - (at most 64)")
     check_url(body.url, svc.platform_config.network.allow_private, at_publish=True, path="url")
-    store = endpoint_store(svc)
+    store = svc.event_endpoints
     existing = store.get(tenant_id, endpoint_id)
     stamp = now_iso()
     endpoint = EventEndpoint(endpoint_id=endpoint_id, tenant_id=tenant_id, url=body.url, events=body.events,
@@ -69,18 +69,18 @@ def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut)
 
 def get(svc: Services, tenant_id: str, endpoint_id: str) -> dict[str, Any]:
     """The endpoint without its secret, with `last_failure`. Raises NotFound."""
-    endpoint = endpoint_store(svc).get(tenant_id, endpoint_id)
+    endpoint = svc.event_endpoints.get(tenant_id, endpoint_id)
     if endpoint is None:
         raise NotFound("no such event endpoint", endpoint_id=endpoint_id)
     return endpoint.public_view()
 
 
 def list_endpoints(svc: Services, tenant_id: str) -> list[dict[str, Any]]:
-    return [endpoint.public_view() for endpoint in endpoint_store(svc).list(tenant_id)]
+    return [endpoint.public_view() for endpoint in svc.event_endpoints.list(tenant_id)]
 
 
 def delete(svc: Services, tenant_id: str, endpoint_id: str) -> None:
     """Remove the endpoint; its queued events are dropped. Raises NotFound."""
-    if not endpoint_store(svc).delete(tenant_id, endpoint_id):
+    if not svc.event_endpoints.delete(tenant_id, endpoint_id):
         raise NotFound("no such event endpoint", endpoint_id=endpoint_id)
     ENDPOINTS.forget(tenant_id)

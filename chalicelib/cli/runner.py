@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.config.resolver import ConfigResolver
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.config import Config
 from chalicelib.domain.ids import new_id, now_iso
-from chalicelib.domain.interlocutor import FieldValue, InterlocutorData
+from chalicelib.domain.interlocutor import FieldChange, FieldValue, InterlocutorData
 from chalicelib.domain.session import Session, SessionKey, SessionStatus
-from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnRecord
 from chalicelib.focal.agent import load_agent
 from chalicelib.focal.index import embed_bundle
 from chalicelib.focal.pipeline import run_focal
@@ -33,7 +33,6 @@ from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest,
 from chalicelib.providers.replay import Exchange, ReplayLlm
 from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
-from chalicelib.stores.ports import FieldChange, PublishedBundle, TranscriptMessage
 
 LOCAL_TENANT = "local"
 TOOL_BUDGET_S = 15.0  # as runtime/execute.py

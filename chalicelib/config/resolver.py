@@ -22,11 +22,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from chalicelib.config.ceilings import ceilings_from_env, platform_ceilings, within_ceilings
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.config import CHANNEL_DEFAULTS, Config, Layer, Section
 from chalicelib.domain.errors import InvalidInput, NotFound
-from chalicelib.stores.ports import PublishedBundle
 
 LayerDoc = Mapping[str, Any]
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -257,3 +259,16 @@ def _step_problems(at: str, step: Step, *, step_ids: set[str], templates: dict[s
             yield where, "a transition needs a `condition` or an `expression`"
         yield from check_expression(f"{where}.expression", transition.expression)
 
+
+@dataclass(frozen=True, slots=True)
+class PublishedBundle:
+    """One published version of an agent, with the rule embeddings computed at publish time."""
+
+    tenant_id: str
+    agent_id: str
+    version: int
+    bundle: AgentBundle
+    published_at: str
+    embedding_model: str = ""
+    vectors: dict[str, list[float]] = dataclasses.field(default_factory=dict)  # "rule:<id>" / "scenario:<id>"
+    source: str | None = None  # the YAML document as published (comments included), when it was YAML

@@ -8,6 +8,7 @@ versioned (ACTIVE / SUPERSEDED / EXPIRED) with their source and confidence; chan
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
@@ -190,3 +191,14 @@ class InterlocutorData(Model):
 
     def values(self) -> dict[str, Any]:
         return {name: field.value for name, field in self.fields.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A new value for one persistent field; the store supersedes the previous ACTIVE version."""
+
+    name: str
+    value: Any
+    source: ValueSource
+    confidence: float = 1.0
+    ttl_days: float | None = None

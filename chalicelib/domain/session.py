@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from enum import StrEnum
 from typing import Any
 
@@ -61,3 +62,13 @@ class Session(Model):
     created_at: str = ""
     updated_at: str = ""
     last_activity_s: float = 0.0
+
+
+def session_key_hash(key: SessionKey) -> str:
+    """The stable hash naming a session key's pointer partition (no user id in a partition key)."""
+    return hashlib.sha256(key.as_string().encode()).hexdigest()[:32]
+
+
+def is_open(session: Session, now_s: float, idle_timeout_s: float) -> bool:
+    """Neither ended nor idle longer than the timeout: a new message continues it."""
+    return session.status is not SessionStatus.ENDED and now_s - session.last_activity_s <= idle_timeout_s

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field
 
 from chalicelib.domain.base import Model
+from chalicelib.domain.interlocutor import FieldChange
+from chalicelib.domain.session import Session
 
 
 class Violation(Model):
@@ -91,3 +94,37 @@ class TurnRecord(Model):
 
     def public_view(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptMessage:
+    message_id: str
+    role: str  # user | agent
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnCommit:
+    """Everything a turn writes, committed in one TransactWriteItems (DESIGN.md §4)."""
+
+    session: Session  # the new state; its version is expected_version + 1
+    expected_version: int
+    record: TurnRecord
+    field_changes: list[FieldChange] = field(default_factory=list)
+    transcript: list[TranscriptMessage] = field(default_factory=list)
+    now_s: float = 0.0
+    # The field versions read with the turn's data (FieldValue.version); None: the store reads them.
+    # A stale guess costs nothing but a retry: the supersede conditions catch it.
+    field_heads: dict[str, int] | None = None
+    # The inbox message ids this turn answers: they leave the inbox in this same transaction, on
+    # the condition that they are still there (a redelivered turn commits nothing).
+    answered: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedTurn:
+    """Where a committed turn lives, found by its turn id (the commit's turn marker)."""
+
+    session_id: str
+    turn_number: int

@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.expressions import REPLY_NAMES, Expression, ExpressionError, compile_expression
 from chalicelib.domain.rule import Scope
 from chalicelib.domain.template import Template
 from chalicelib.focal.compose import attached_templates, topics_of
 from chalicelib.focal.index import AgentIndex, build_index
 from chalicelib.providers.llm import EmbeddingProvider
-from chalicelib.stores.ports import PublishedBundle
 
 logger = Logger(child=True)
 

@@ -19,11 +19,10 @@ import numpy as np
 import numpy.typing as npt
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.rule import Rule, Scope
 from chalicelib.focal.coarse import CoarseIndex, build_coarse
 from chalicelib.providers.llm import EmbeddingProvider
-from chalicelib.stores.ports import PublishedBundle
 
 if TYPE_CHECKING:
     from chalicelib.providers.llm import Vectors

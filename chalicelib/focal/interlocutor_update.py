@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chalicelib.domain.interlocutor import FieldDefinition, FieldScope, InterlocutorData, ValueSource
+from chalicelib.domain.interlocutor import FieldChange, FieldDefinition, FieldScope, InterlocutorData, ValueSource
 from chalicelib.focal.types import DataUpdate
-from chalicelib.stores.ports import FieldChange
 
 
 def update_interlocutor_data(stated: Mapping[str, Any], fields: Sequence[FieldDefinition],

@@ -13,6 +13,7 @@ from typing import Any
 
 from chalicelib.domain.budget import turn_budget
 from chalicelib.domain.config import Config
+from chalicelib.domain.interlocutor import FieldChange
 from chalicelib.domain.session import ScenarioState
 from chalicelib.domain.turn import Violation
 from chalicelib.focal.enforcement.loop import enforce
@@ -39,7 +40,6 @@ from chalicelib.focal.types import (
     Understanding,
 )
 from chalicelib.focal.understand import understand
-from chalicelib.stores.ports import FieldChange
 
 
 @dataclass(frozen=True, slots=True)

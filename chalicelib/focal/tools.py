@@ -24,7 +24,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.config import ToolsConfig
-from chalicelib.domain.interlocutor import FieldScope, ValueSource
+from chalicelib.domain.interlocutor import FieldChange, FieldScope, ValueSource
 from chalicelib.domain.session import PendingConfirmation
 from chalicelib.domain.tool import SideEffect, Tool, resolve_url
 from chalicelib.focal.agent import LoadedAgent
@@ -39,7 +39,6 @@ from chalicelib.focal.types import (
     Understanding,
 )
 from chalicelib.providers.tools_http import HttpToolClient, ToolCallFailed
-from chalicelib.stores.ports import FieldChange
 
 logger = Logger(child=True)
 

@@ -6,15 +6,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.config import Config
-from chalicelib.domain.interlocutor import InterlocutorData
+from chalicelib.domain.interlocutor import FieldChange, InterlocutorData
 from chalicelib.domain.rule import Rule
 from chalicelib.domain.session import Session
 from chalicelib.domain.template import Template
 from chalicelib.domain.tool import Tool
 from chalicelib.domain.turn import Attempt, Violation
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider
-from chalicelib.stores.ports import FieldChange, PublishedBundle
 
 if TYPE_CHECKING:  # focal/agent.py imports the phases that import these types
     from chalicelib.focal.agent import LoadedAgent

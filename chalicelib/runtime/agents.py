@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.config.resolver import ResolvedConfig, resolve
-from chalicelib.domain.bundle import AgentBundle, parse_bundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle, parse_bundle
 from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
@@ -23,7 +23,7 @@ from chalicelib.domain.tool import resolve_url
 from chalicelib.providers.network import check_url
 from chalicelib.runtime.ingest import forget_binding
 from chalicelib.runtime.services import Services
-from chalicelib.stores.ports import PublishedBundle, VersionInfo
+from chalicelib.stores.ports import VersionInfo
 
 
 class RollbackRequest(BaseModel):

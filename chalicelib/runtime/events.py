@@ -39,7 +39,7 @@ from chalicelib.providers.transport import HttpRequest, Send, guarded_send
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.queue_messages import EventMessage, send_request
 from chalicelib.runtime.services import Services
-from chalicelib.stores.dynamo_event_endpoints import DynamoEventEndpointStore
+from chalicelib.stores.ports import EventEndpointStore
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -79,11 +79,6 @@ class _EndpointCache:
 
 
 ENDPOINTS = _EndpointCache()
-
-
-def endpoint_store(svc: Services) -> DynamoEventEndpointStore:
-    """The event endpoint store of this container's clients (stateless, cheap to build)."""
-    return DynamoEventEndpointStore(svc.dynamodb, svc.settings.table, svc.cipher)
 
 
 # --- emit -------------------------------------------------------------------------------------------
@@ -144,7 +139,7 @@ def subscribed_endpoints(svc: Services, tenant_id: str) -> list[EventEndpoint]:
     """The tenant's endpoints (no secrets), from the container cache or one Query."""
     cached = ENDPOINTS.get(tenant_id)
     if cached is None:
-        cached = endpoint_store(svc).list(tenant_id)
+        cached = svc.event_endpoints.list(tenant_id)
         ENDPOINTS.put(tenant_id, cached)
     return cached
 
@@ -168,7 +163,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def deliver_event(svc: Services, record: SQSRecord, event: EventMessage, send: Send | None = None) -> None:
     """POST the record's event (parsed by the worker) to its endpoint. Raises DeliveryFailed (after
     recording it) so SQS retries; returns quietly when the endpoint was deleted or no longer subscribes."""
-    store = endpoint_store(svc)
+    store = svc.event_endpoints
     endpoint = store.get(event.tenant_id, event.endpoint_id, with_secret=True)
     if endpoint is None or not endpoint.subscribes_to(event.type):
         logger.info("event endpoint gone or unsubscribed: event dropped", extra={"event_id": event.id})
@@ -198,7 +193,7 @@ def backoff_s(attempts: int) -> int:
     return int(min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** max(0, attempts - 1)))
 
 
-def _failed(svc: Services, store: DynamoEventEndpointStore, record: SQSRecord, event: Event,
+def _failed(svc: Services, store: EventEndpointStore, record: SQSRecord, event: Event,
             failure: DeliveryFailure) -> NoReturn:
     store.record_failure(event.tenant_id, event.endpoint_id, failure)
     delay = backoff_s(failure.attempts)

@@ -11,12 +11,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.config import Config
 from chalicelib.domain.errors import RucheError
 from chalicelib.domain.ids import new_id, now_iso
 from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionStatus
-from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnCommit, TurnRecord
 from chalicelib.domain.usage import MonthUsage, QuotaBreach
 from chalicelib.focal.agent import LoadedAgent
 from chalicelib.focal.pipeline import FocalResult, run_focal
@@ -33,7 +34,6 @@ from chalicelib.runtime.metrics import publish_turn
 from chalicelib.runtime.quota import announce, breach_of, quota_reply
 from chalicelib.runtime.records import next_session, outcome_of, turn_record
 from chalicelib.runtime.services import Services
-from chalicelib.stores.ports import PublishedBundle, TranscriptMessage, TurnCommit
 
 # Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
 TOOL_BUDGET_S = 15.0

@@ -34,10 +34,10 @@ from chalicelib.channels.registry import WEBHOOK_ADAPTERS
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.errors import InvalidInput, MethodNotAllowed, NotFound, PayloadTooLarge, Unavailable
 from chalicelib.domain.ids import new_id, now_s
+from chalicelib.domain.inbox import DedupeMark, InboxMessage
 from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.queueing import send_record
 from chalicelib.runtime.services import Services
-from chalicelib.stores.inbox import DedupeMark, InboxMessage
 
 logger = Logger(child=True)
 

@@ -13,10 +13,9 @@ from pydantic import BaseModel, ConfigDict
 
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import now_s
-from chalicelib.domain.interlocutor import FieldScope, FieldValue, InterlocutorData, ValueSource
+from chalicelib.domain.interlocutor import FieldChange, FieldScope, FieldValue, InterlocutorData, ValueSource
 from chalicelib.runtime.agents import load
 from chalicelib.runtime.services import Services
-from chalicelib.stores.ports import FieldChange
 
 
 class InterlocutorPatch(BaseModel):

@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
 from chalicelib.domain.event import Event
-from chalicelib.domain.session import SessionKey
-from chalicelib.stores.dynamo_sessions import session_key_hash
+from chalicelib.domain.session import SessionKey, session_key_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageRequestTypeDef

@@ -8,6 +8,7 @@ it has in flight at that moment (one per session) and, for tokens, what those tu
 
 from __future__ import annotations
 
+from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.config import Config
 from chalicelib.domain.errors import QuotaExceeded, RucheError
 from chalicelib.domain.rule import Scope
@@ -17,7 +18,6 @@ from chalicelib.focal.enforcement import SAFE_REPLY
 from chalicelib.runtime.events import emit_event
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
-from chalicelib.stores.ports import PublishedBundle
 
 
 def breach_of(svc: Services, config: Config, month: MonthUsage, now_s: float) -> QuotaBreach | None:

@@ -34,6 +34,7 @@ from chalicelib.stores.dynamo_bindings import DynamoBindingStore
 from chalicelib.stores.dynamo_bundles import DynamoBundleStore
 from chalicelib.stores.dynamo_config import DynamoConfigStore
 from chalicelib.stores.dynamo_dedupe import DynamoDedupeStore
+from chalicelib.stores.dynamo_event_endpoints import DynamoEventEndpointStore
 from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_tenants import DynamoTenantStore
@@ -46,6 +47,7 @@ from chalicelib.stores.ports import (
     BundleStore,
     ConfigStore,
     DedupeStore,
+    EventEndpointStore,
     InterlocutorStore,
     RateLimiter,
     SessionIndex,
@@ -168,6 +170,10 @@ class Services:
     @functools.cached_property
     def bindings(self) -> BindingStore:
         return DynamoBindingStore(self.dynamodb, self.settings.table, self.cipher)
+
+    @functools.cached_property
+    def event_endpoints(self) -> EventEndpointStore:
+        return DynamoEventEndpointStore(self.dynamodb, self.settings.table, self.cipher)
 
     @functools.cached_property
     def secrets(self) -> KmsSecretStore:

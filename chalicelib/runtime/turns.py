@@ -8,16 +8,16 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.interlocutor import InterlocutorData
-from chalicelib.domain.session import Session, SessionKey, SessionStatus
+from chalicelib.domain.session import Session, SessionKey, SessionStatus, is_open
 from chalicelib.domain.turn import Outcome
 from chalicelib.runtime.queueing import queue_turn
 from chalicelib.runtime.services import Services
-from chalicelib.stores.dynamo_sessions import is_open
-from chalicelib.stores.ports import PublishedBundle, SessionLock, TurnStart
+from chalicelib.stores.ports import SessionLock, TurnStart
 
 # A sync turn waits this long for a running turn of its session (a queued one, say) to finish.
 LOCK_WAIT_S = 25.0

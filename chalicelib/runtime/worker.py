@@ -29,6 +29,7 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
+from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.errors import Conflict, NotFound, StaleSession
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.runtime.batches import ReturnLater, run_batch
@@ -39,14 +40,13 @@ from chalicelib.runtime.log import logger
 from chalicelib.runtime.queue_messages import EventMessage, TurnMessage, parse_queue_message
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.turns import hold_session, open_session
-from chalicelib.stores.ports import PublishedBundle
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+    from chalicelib.domain.inbox import InboxMessage
     from chalicelib.focal.pipeline import FocalResult
     from chalicelib.runtime.execute import CommitGate, TurnDone
-    from chalicelib.stores.inbox import InboxMessage
 
 # At most this many messages make one logical turn: a transaction of 100 items holds the turn's
 # own items, 2 per message (transcript entry + inbox delete) and room for field changes and

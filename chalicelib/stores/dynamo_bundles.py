@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.ids import now_iso
 from chalicelib.stores.items import (
@@ -39,7 +39,7 @@ from chalicelib.stores.items import (
     tenant_pk,
     text,
 )
-from chalicelib.stores.ports import PublishedBundle, VersionInfo
+from chalicelib.stores.ports import VersionInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import Conflict, NotFound, Unavailable
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.interlocutor import ChannelIdentity, FieldValue, InterlocutorData, ValueStatus
+from chalicelib.domain.interlocutor import ChannelIdentity, FieldChange, FieldValue, InterlocutorData, ValueStatus
 from chalicelib.stores import items as it
 from chalicelib.stores.field_versions import (
     LIVE_ATTRIBUTE,
@@ -30,7 +30,6 @@ from chalicelib.stores.field_versions import (
     stored_values,
 )
 from chalicelib.stores.liveness import is_gone, tenant_live_check
-from chalicelib.stores.ports import FieldChange
 from chalicelib.stores.session_index import session_index_keys
 
 if TYPE_CHECKING:

@@ -8,7 +8,6 @@ at `T#<t>#S#<id>`/`SESSION` with its turn records `TURN#<n:08d>` and transcript
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import random
 import time
@@ -19,8 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound, StaleSession, Unavailable
 from chalicelib.domain.ids import new_id
-from chalicelib.domain.session import Session, SessionKey, SessionStatus
-from chalicelib.domain.turn import TurnRecord
+from chalicelib.domain.session import Session, SessionKey, is_open, session_key_hash
+from chalicelib.domain.turn import CommittedTurn, TranscriptMessage, TurnCommit, TurnRecord
 from chalicelib.stores import items as it
 from chalicelib.stores.dynamo_interlocutors import session_listing_item
 from chalicelib.stores.dynamo_usage import usage_items
@@ -35,7 +34,7 @@ from chalicelib.stores.field_versions import (
 )
 from chalicelib.stores.inbox_items import answer_items, inbox_pk, turn_marker_sk
 from chalicelib.stores.liveness import is_gone, live_checks
-from chalicelib.stores.ports import CommittedTurn, Page, TranscriptMessage, TurnCommit
+from chalicelib.stores.ports import Page
 from chalicelib.stores.session_index import session_index_update, started_at
 
 if TYPE_CHECKING:
@@ -50,9 +49,6 @@ MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 DEFAULT_IDLE_TIMEOUT_S = 86_400.0
 
 
-def session_key_hash(key: SessionKey) -> str:
-    """The stable hash naming a session key's pointer partition (no user id in a partition key)."""
-    return hashlib.sha256(key.as_string().encode()).hexdigest()[:32]
 
 
 def turn_sk(turn_number: int) -> str:
@@ -371,9 +367,6 @@ def _answer_failed(transaction: list[TransactWriteItemTypeDef], codes: list[str]
     return False
 
 
-def is_open(session: Session, now_s: float, idle_timeout_s: float) -> bool:
-    """Neither ended nor idle longer than the timeout: a new message continues it."""
-    return session.status is not SessionStatus.ENDED and now_s - session.last_activity_s <= idle_timeout_s
 
 
 def _encode_cursor(sk: str) -> str:

@@ -7,8 +7,6 @@ reads in one GetItem. Revoking deletes the lookup in the same transaction that f
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +14,6 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from chalicelib.domain.errors import Conflict
-from chalicelib.domain.ids import new_id, now_iso
 from chalicelib.domain.tenant import ApiKey, Tenant
 from chalicelib.stores.items import (
     apikey_pk,
@@ -40,22 +37,12 @@ if TYPE_CHECKING:
 
 logger = Logger(child=True)
 
-API_KEY_PREFIX = "rk_"
 _TENANT_SK = "TENANT"
 _LOOKUP_SK = "APIKEY"
 
 
-def hash_api_key(secret: str) -> str:
-    """The sha256 hex digest under which a key is stored and looked up."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue_api_key(tenant_id: str) -> tuple[str, ApiKey]:
-    """A new key: the secret `rk_<random>` (shown once, never stored) and the ApiKey to store."""
-    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    return secret, ApiKey(
-        key_id=new_id("key"), tenant_id=tenant_id, key_hash=hash_api_key(secret), created_at=now_iso()
-    )
 
 
 def _key_sk(key_id: str) -> str:

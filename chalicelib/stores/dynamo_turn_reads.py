@@ -15,12 +15,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.interlocutor import InterlocutorData
-from chalicelib.domain.session import Session, SessionKey
+from chalicelib.domain.session import Session, SessionKey, session_key_hash
 from chalicelib.stores import items as it
 from chalicelib.stores.dynamo_bundles import DELETED_ATTRIBUTE, head_sk
 from chalicelib.stores.dynamo_config import CONFIG_SK
 from chalicelib.stores.dynamo_interlocutors import IDENTITY_SK, profile_data
-from chalicelib.stores.dynamo_sessions import POINTER_SK, SESSION_SK, session_key_hash
+from chalicelib.stores.dynamo_sessions import POINTER_SK, SESSION_SK
 from chalicelib.stores.dynamo_usage import month_keys, month_usage
 from chalicelib.stores.field_versions import PROFILE_SK
 from chalicelib.stores.ports import TurnStart

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.domain.interlocutor import FieldValue, ValueStatus
+from chalicelib.domain.interlocutor import FieldChange, FieldValue, ValueStatus
 from chalicelib.stores import items as it
-from chalicelib.stores.ports import FieldChange
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import NotFound, Unavailable
-from chalicelib.domain.session import SessionKey
+from chalicelib.domain.inbox import DedupeMark, InboxMessage
+from chalicelib.domain.session import SessionKey, session_key_hash
 from chalicelib.stores import items as it
-from chalicelib.stores.dynamo_sessions import session_key_hash
 from chalicelib.stores.field_versions import cancellation_codes, is_cancelled
 from chalicelib.stores.inbox_items import MESSAGE_PREFIX, PENDING_TTL_S, inbox_pk, message_sk
 from chalicelib.stores.liveness import is_gone, live_checks
@@ -34,21 +33,8 @@ if TYPE_CHECKING:
 _DYNAMO_FAILED = (ClientError, BotoCoreError)
 
 
-@dataclass(frozen=True, slots=True)
-class InboxMessage:
-    message_id: str
-    text: str
-    received_at: float  # epoch seconds; the order of the inbox
-    turn_id: str | None = None  # the turn id an asynchronous API turn answered 202 with
 
 
-@dataclass(frozen=True, slots=True)
-class DedupeMark:
-    """The provider's message id, marked seen in the same transaction as the inbox item."""
-
-    channel: str
-    provider_message_id: str
-    ttl_s: int
 
 
 class SessionInbox:

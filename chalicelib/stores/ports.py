@@ -37,27 +37,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.channel import ChannelBinding
-from chalicelib.domain.interlocutor import FieldValue, InterlocutorData, ValueSource
+from chalicelib.domain.event import DeliveryFailure, EventEndpoint
+from chalicelib.domain.interlocutor import FieldChange, FieldValue, InterlocutorData
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.domain.tenant import ApiKey, Tenant
-from chalicelib.domain.turn import TurnRecord
+from chalicelib.domain.turn import CommittedTurn, TranscriptMessage, TurnCommit
 from chalicelib.domain.usage import MonthUsage
-
-
-@dataclass(frozen=True, slots=True)
-class PublishedBundle:
-    """One published version of an agent, with the rule embeddings computed at publish time."""
-
-    tenant_id: str
-    agent_id: str
-    version: int
-    bundle: AgentBundle
-    published_at: str
-    embedding_model: str = ""
-    vectors: dict[str, list[float]] = field(default_factory=dict)  # "rule:<id>" / "scenario:<id>"
-    source: str | None = None  # the YAML document as published (comments included), when it was YAML
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +95,17 @@ class ConfigStore(Protocol):
     def put_tenant_layer(self, tenant_id: str, layer: dict[str, Any]) -> None: ...
 
 
+class EventEndpointStore(Protocol):
+    """A tenant's outbound event endpoints; the HMAC secret is returned only `with_secret`."""
+
+    def put(self, endpoint: EventEndpoint) -> None: ...
+    def get(self, tenant_id: str, endpoint_id: str, *, with_secret: bool = False) -> EventEndpoint | None: ...
+    def list(self, tenant_id: str) -> list[EventEndpoint]: ...
+    def delete(self, tenant_id: str, endpoint_id: str) -> bool: ...
+    def record_failure(self, tenant_id: str, endpoint_id: str, failure: DeliveryFailure) -> None: ...
+    def record_delivery(self, tenant_id: str, endpoint_id: str, at: str) -> None: ...
+
+
 class BindingStore(Protocol):
     def put(self, binding: ChannelBinding) -> None: ...
     def get(self, binding_id: str) -> ChannelBinding | None:
@@ -116,15 +114,6 @@ class BindingStore(Protocol):
     def delete(self, tenant_id: str, binding_id: str) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """A new value for one persistent field; the store supersedes the previous ACTIVE version."""
-
-    name: str
-    value: Any
-    source: ValueSource
-    confidence: float = 1.0
-    ttl_days: float | None = None
 
 
 class InterlocutorStore(Protocol):
@@ -140,38 +129,10 @@ class InterlocutorStore(Protocol):
         """Delete values, identities, and the transcripts and turn records of its sessions."""
 
 
-@dataclass(frozen=True, slots=True)
-class TranscriptMessage:
-    message_id: str
-    role: str  # user | agent
-    text: str
-    created_at: str
 
 
-@dataclass(frozen=True, slots=True)
-class TurnCommit:
-    """Everything a turn writes, committed in one TransactWriteItems (DESIGN.md §4)."""
-
-    session: Session  # the new state; its version is expected_version + 1
-    expected_version: int
-    record: TurnRecord
-    field_changes: list[FieldChange] = field(default_factory=list)
-    transcript: list[TranscriptMessage] = field(default_factory=list)
-    now_s: float = 0.0
-    # The field versions read with the turn's data (FieldValue.version); None: the store reads them.
-    # A stale guess costs nothing but a retry: the supersede conditions catch it.
-    field_heads: dict[str, int] | None = None
-    # The inbox message ids this turn answers: they leave the inbox in this same transaction, on
-    # the condition that they are still there (a redelivered turn commits nothing).
-    answered: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CommittedTurn:
-    """Where a committed turn lives, found by its turn id (the commit's turn marker)."""
-
-    session_id: str
-    turn_number: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ import pytest
 
 from chalicelib.api.auth import KEY_CACHE_TTL_S, KeyCache, authenticate, authenticate_admin, bearer_token
 from chalicelib.domain.errors import Unauthorized
-from chalicelib.stores.dynamo_tenants import hash_api_key
+from chalicelib.domain.tenant import hash_api_key
 from tests.api.harness import ADMIN_KEY, Api, error_of
 
 

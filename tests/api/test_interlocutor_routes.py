@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.ids import now_s
-from chalicelib.domain.interlocutor import ValueSource
-from chalicelib.stores.ports import FieldChange
+from chalicelib.domain.interlocutor import FieldChange, ValueSource
 from tests.api.harness import Api, a_bundle, paths_of
 
 

@@ -13,10 +13,9 @@ from chalicelib.config.resolver import (
     platform_layer_from_env,
     resolve,
 )
-from chalicelib.domain.bundle import parse_bundle
+from chalicelib.domain.bundle import PublishedBundle, parse_bundle
 from chalicelib.domain.config import Config, Layer, validate_layer
 from chalicelib.domain.errors import InvalidInput, NotFound
-from chalicelib.stores.ports import PublishedBundle
 
 
 def a_bundle_doc(**agent_config: Any) -> dict[str, Any]:

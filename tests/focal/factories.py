@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.bundle import AgentBundle, AgentInfo
+from chalicelib.domain.bundle import AgentBundle, AgentInfo, PublishedBundle
 from chalicelib.domain.config import Config
 from chalicelib.domain.interlocutor import (
     FieldDefinition,
@@ -26,7 +26,6 @@ from chalicelib.focal.agent import LoadedAgent, load_agent
 from chalicelib.focal.types import TurnContext, TurnInput
 from chalicelib.providers.embeddings import OfflineEmbedder
 from chalicelib.providers.llm import EmbeddingProvider
-from chalicelib.stores.ports import PublishedBundle
 
 if TYPE_CHECKING:
     from chalicelib.providers.llm import Vectors

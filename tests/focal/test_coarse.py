@@ -7,14 +7,13 @@ import random
 
 import numpy as np
 
-from chalicelib.domain.bundle import AgentBundle, AgentInfo
+from chalicelib.domain.bundle import AgentBundle, AgentInfo, PublishedBundle
 from chalicelib.domain.config import RetrievalConfig
 from chalicelib.domain.rule import Rule
 from chalicelib.focal.coarse import COARSE_MIN_ROWS, build_coarse
 from chalicelib.focal.index import build_index, embed_bundle
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.providers.embeddings import OfflineEmbedder
-from chalicelib.stores.ports import PublishedBundle
 
 TOPICS = ["refund", "delivery date", "password reset", "invoice copy", "subscription plan", "damaged parcel",
           "loyalty points", "missing item", "shipping address", "discount code", "warranty claim",

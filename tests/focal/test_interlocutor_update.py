@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.interlocutor import FieldScope, ValueSource
+from chalicelib.domain.interlocutor import FieldChange, FieldScope, ValueSource
 from chalicelib.focal.interlocutor_update import update_interlocutor_data
-from chalicelib.stores.ports import FieldChange
 from tests.focal.factories import a_field, an_interlocutor
 
 FIELDS = [

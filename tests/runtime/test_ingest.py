@@ -15,9 +15,8 @@ from twilio.request_validator import RequestValidator  # type: ignore[import-unt
 
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.session import SessionKey
-from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnCommit, TurnRecord
 from chalicelib.runtime.services import reset_services
-from chalicelib.stores.ports import TranscriptMessage, TurnCommit
 from tests.api.harness import Api, a_bundle
 from tests.channels.factories import SECRETS
 from tests.conftest import Aws

@@ -6,12 +6,12 @@ from typing import Any, cast
 
 import pytest
 
-from chalicelib.domain.bundle import AgentBundle
+from chalicelib.domain.bundle import AgentBundle, PublishedBundle
 from chalicelib.domain.errors import NotFound
 from chalicelib.focal.enforcement.expressions import check_expressions
 from chalicelib.focal.index import embed_bundle
 from chalicelib.runtime.loaded_agents import MAX_LOADED_AGENTS, LoadedAgents
-from chalicelib.stores.ports import BundleStore, PublishedBundle
+from chalicelib.stores.ports import BundleStore
 from tests.api.harness import Api
 from tests.api.harness import a_bundle as api_bundle
 from tests.focal.enforcement.test_expressions import CAP, TIER_CAP

@@ -9,9 +9,8 @@ import pytest
 from pydantic import ValidationError
 
 from chalicelib.domain.event import EventType
-from chalicelib.domain.session import SessionKey
+from chalicelib.domain.session import SessionKey, session_key_hash
 from chalicelib.runtime.queue_messages import EventMessage, TurnMessage, parse_queue_message, send_request
-from chalicelib.stores.dynamo_sessions import session_key_hash
 
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/ruche-test-turns.fifo"
 KEY = SessionKey(tenant_id="t1", agent_id="desk", channel="twilio", user_id="+15550001")

@@ -15,10 +15,9 @@ import pytest
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.session import SessionKey
-from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnCommit, TurnRecord
 from chalicelib.runtime.ingest import BINDING_CACHE_S
 from chalicelib.runtime.local_worker import poll_once
-from chalicelib.stores.ports import TranscriptMessage, TurnCommit
 from tests.api.harness import ADMIN_KEY, Api
 from tests.conftest import Aws
 from tests.runtime.test_ingest import poll, post_twilio, post_webchat, queued, sms

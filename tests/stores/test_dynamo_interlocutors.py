@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.errors import Conflict, NotFound, Unavailable
-from chalicelib.domain.interlocutor import ValueSource, ValueStatus
+from chalicelib.domain.interlocutor import FieldChange, ValueSource, ValueStatus
 from chalicelib.domain.session import SessionKey
+from chalicelib.domain.turn import TranscriptMessage, TurnCommit
 from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
-from chalicelib.stores.ports import FieldChange, TranscriptMessage, TurnCommit
 from tests.conftest import Aws
 from tests.stores.test_dynamo_sessions import a_record, dead_dynamodb, isolate_calls, run_together
 

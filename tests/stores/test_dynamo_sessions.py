@@ -11,12 +11,11 @@ import pytest
 from botocore.config import Config
 
 from chalicelib.domain.errors import InvalidInput, StaleSession, Unavailable
-from chalicelib.domain.interlocutor import ValueSource, ValueStatus
+from chalicelib.domain.interlocutor import FieldChange, ValueSource, ValueStatus
 from chalicelib.domain.session import Session, SessionKey, SessionStatus
-from chalicelib.domain.turn import Outcome, TurnRecord
+from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnCommit, TurnRecord
 from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
-from chalicelib.stores.ports import FieldChange, TranscriptMessage, TurnCommit
 from tests.conftest import Aws
 
 T = TypeVar("T")

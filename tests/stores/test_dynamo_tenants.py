@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from chalicelib.domain.errors import Conflict, Unavailable
-from chalicelib.domain.tenant import Tenant
+from chalicelib.domain.tenant import Tenant, hash_api_key, issue_api_key
 from chalicelib.stores.dynamo_bundles import DynamoBundleStore
-from chalicelib.stores.dynamo_tenants import DynamoTenantStore, hash_api_key, issue_api_key
+from chalicelib.stores.dynamo_tenants import DynamoTenantStore
 from tests.conftest import Aws
 from tests.stores.test_dynamo_bundles import a_bundle
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from chalicelib.domain.bundle import AgentBundle, AgentInfo
-from chalicelib.domain.interlocutor import ValueSource
+from chalicelib.domain.interlocutor import FieldChange, ValueSource
 from chalicelib.domain.session import SessionKey
+from chalicelib.domain.turn import TurnCommit
 from chalicelib.stores.dynamo_bundles import DynamoBundleStore
 from chalicelib.stores.dynamo_config import DynamoConfigStore
 from chalicelib.stores.dynamo_interlocutors import DynamoInterlocutorStore
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
 from chalicelib.stores.metering import CallMeter
-from chalicelib.stores.ports import FieldChange, TurnCommit
 from tests.conftest import Aws
 from tests.stores.test_dynamo_sessions import a_record
 

@@ -7,13 +7,12 @@ import pytest
 
 from chalicelib.domain.errors import StaleSession
 from chalicelib.domain.session import SessionKey
-from chalicelib.domain.turn import Attempt, Outcome, ScenarioTrace, Violation
+from chalicelib.domain.turn import Attempt, Outcome, ScenarioTrace, TurnCommit, Violation
 from chalicelib.domain.usage import DateRange, utc_day
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
 from chalicelib.stores.dynamo_turn_reads import DynamoTurnReads
 from chalicelib.stores.dynamo_usage import DynamoUsageStore
 from chalicelib.stores.metering import CallMeter
-from chalicelib.stores.ports import TurnCommit
 from tests.conftest import Aws
 from tests.stores.test_dynamo_sessions import a_record
 

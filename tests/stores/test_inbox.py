@@ -8,8 +8,9 @@ import redis
 from botocore.config import Config
 
 from chalicelib.domain.errors import Unavailable
+from chalicelib.domain.inbox import DedupeMark, InboxMessage
 from chalicelib.domain.session import SessionKey
-from chalicelib.stores.inbox import DedupeMark, InboxMessage, SessionInbox
+from chalicelib.stores.inbox import SessionInbox
 from tests.conftest import Aws, RedisServer
 
 KEY = SessionKey(tenant_id="acme", agent_id="support", channel="twilio", user_id="+15550001")

@@ -6,9 +6,9 @@ import pytest
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.domain.session import SessionKey
-from chalicelib.domain.turn import Outcome, ScenarioPosition, TurnRecord
+from chalicelib.domain.turn import Outcome, ScenarioPosition, TurnCommit, TurnRecord
 from chalicelib.stores.dynamo_sessions import DynamoSessionStore
-from chalicelib.stores.ports import SessionFilter, TurnCommit
+from chalicelib.stores.ports import SessionFilter
 from chalicelib.stores.session_index import DynamoSessionIndex
 from tests.conftest import Aws
 
