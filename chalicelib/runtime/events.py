@@ -1,12 +1,12 @@
 """Outbound events: queue one message per subscribed endpoint, then POST it signed, from the worker.
 
 Emit (after a turn commits, or when a reply delivery fails): for each of the tenant's endpoints
-subscribed to the event, one SQS message on the turn queue, body {"kind": "event", ...},
-MessageGroupId `event-<tenant>#<endpoint>` (one endpoint's events stay in order and a failing
-endpoint holds only its own group), deduplication id = the event id. Emitting never fails the
-turn: it is already committed, so an error is logged and the events are lost (not retried).
+subscribed to the event, one EventMessage on the turn queue (runtime/queue_messages.py: body
+{"kind": "event", ...}, group `event-<tenant>#<endpoint>`, deduplication id = the event id).
+Emitting never fails the turn: it is already committed, so an error is logged and the events are
+lost (not retried).
 
-Deliver (worker.handle_record, for `kind == "event"`): POST {id, type, created_at, tenant_id, data}
+Deliver (worker.handle_record, for an EventMessage): POST {id, type, created_at, tenant_id, data}
 with `X-Ruche-Timestamp: <unix s>` and `X-Ruche-Signature: v1=<hex HMAC-SHA256(secret,
 f"{timestamp}.{body}")>`. The URL passes the network guard again at call time. On a non-2xx answer
 or a network error the failure is recorded on the endpoint (GET shows `last_failure`), the
@@ -37,6 +37,7 @@ from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
 from chalicelib.providers.transport import HttpRequest, Send, guarded_send
 from chalicelib.runtime.log import logger
+from chalicelib.runtime.queue_messages import EventMessage, send_request
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import EventEndpointStore
 
@@ -124,8 +125,8 @@ def _emit(svc: Services, tenant_id: str, events: list[tuple[EventType, dict[str,
         for endpoint in endpoints:
             for kind, data in events:
                 if endpoint.subscribes_to(kind):
-                    _enqueue(svc, Event(id=new_id("evt"), type=kind, created_at=now_iso(), tenant_id=tenant_id,
-                                        endpoint_id=endpoint.endpoint_id, data=data))
+                    _enqueue(svc, EventMessage(id=new_id("evt"), type=kind, created_at=now_iso(),
+                                               tenant_id=tenant_id, endpoint_id=endpoint.endpoint_id, data=data))
                     queued += 1
     except (RucheError, ClientError, BotoCoreError) as exc:
         logger.warning("outbound events not queued", extra={"tenant_id": tenant_id, "error": type(exc).__name__})
@@ -143,26 +144,15 @@ def subscribed_endpoints(svc: Services, tenant_id: str) -> list[EventEndpoint]:
     return cached
 
 
-def _enqueue(svc: Services, event: Event) -> None:
+def _enqueue(svc: Services, event: EventMessage) -> None:
     queue_url = svc.settings.turn_queue_url
     if not queue_url:
         logger.warning("no turn queue configured: event dropped", extra={"event_type": event.type.value})
         return
-    body = json.dumps({"kind": "event", **event.model_dump(mode="json")}, separators=(",", ":"))
-    svc.sqs.send_message(QueueUrl=queue_url, MessageBody=body, MessageDeduplicationId=event.id,
-                         MessageGroupId=f"event-{event.tenant_id}#{event.endpoint_id}")
+    svc.sqs.send_message(**send_request(queue_url, event))
 
 
 # --- deliver ----------------------------------------------------------------------------------------
-
-def is_event_message(body: str) -> bool:
-    """True for a queue body that emit wrote (the worker dispatches on `kind`)."""
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(decoded, dict) and decoded.get("kind") == "event"
-
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The X-Ruche-Signature value: v1=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>."""
@@ -170,12 +160,9 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"v1={digest}"
 
 
-def deliver_event(svc: Services, record: SQSRecord, send: Send | None = None) -> None:
-    """POST the record's event to its endpoint. Raises DeliveryFailed (after recording it) so SQS
-    retries; returns quietly when the endpoint was deleted or no longer subscribes."""
-    payload = json.loads(record.body)
-    payload.pop("kind", None)
-    event = Event.model_validate(payload)
+def deliver_event(svc: Services, record: SQSRecord, event: EventMessage, send: Send | None = None) -> None:
+    """POST the record's event (parsed by the worker) to its endpoint. Raises DeliveryFailed (after
+    recording it) so SQS retries; returns quietly when the endpoint was deleted or no longer subscribes."""
     store = svc.event_endpoints
     endpoint = store.get(event.tenant_id, event.endpoint_id, with_secret=True)
     if endpoint is None or not endpoint.subscribes_to(event.type):

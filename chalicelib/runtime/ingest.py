@@ -156,7 +156,7 @@ def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, o
     if is_new or svc.inbox.is_pending(key, message_id):
         send_record(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
                     session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
-                    extra={"provider_message_id": message.provider_message_id})
+                    provider_message_id=message.provider_message_id)
     return Accepted(message_id=message_id, session_id=session_id, is_new=is_new)
 
 

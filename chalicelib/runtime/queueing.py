@@ -10,16 +10,15 @@ which is why a failed send is undone (API) or redone by the provider's retry (we
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import Unavailable
-from chalicelib.domain.session import SessionKey, session_key_hash
+from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.log import logger
+from chalicelib.runtime.queue_messages import TurnMessage, send_request
 from chalicelib.runtime.services import Services
 
 
@@ -45,24 +44,17 @@ def queue_turn(svc: Services, key: SessionKey, *, message_id: str, text: str, re
 def send_record(svc: Services, key: SessionKey, *, message_id: str, text: str, received_at: float,
                 session_id: str | None = None, binding_id: str | None = None,
                 reply_to: Mapping[str, Any] | None = None, turn_id: str | None = None,
-                extra: Mapping[str, Any] | None = None) -> None:
-    """Send the SQS FIFO record of a message already in the inbox (group = the session key).
+                provider_message_id: str | None = None) -> None:
+    """Send the SQS FIFO record of a message already in the inbox (runtime/queue_messages.py).
 
-    The deduplication id is the message id: SQS drops a resend within its 5-minute window, and
-    the worker acknowledges a later one. Raises Unavailable when SQS cannot be reached.
+    SQS drops a resend within its 5-minute deduplication window, and the worker acknowledges a
+    later one. Raises Unavailable when SQS cannot be reached.
     """
-    body = {
-        "kind": "turn", "tenant_id": key.tenant_id, "agent_id": key.agent_id, "binding_id": binding_id,
-        "channel": key.channel, "session_id": session_id, "user_id": key.user_id, "message_id": message_id,
-        "text": text, "reply_to": dict(reply_to or {}), "received_at": received_at, "turn_id": turn_id,
-        **dict(extra or {}),
-    }
+    message = TurnMessage(tenant_id=key.tenant_id, agent_id=key.agent_id, channel=key.channel,
+                          user_id=key.user_id, message_id=message_id, text=text, received_at=received_at,
+                          session_id=session_id, binding_id=binding_id, reply_to=dict(reply_to or {}),
+                          turn_id=turn_id, provider_message_id=provider_message_id)
     try:
-        svc.sqs.send_message(
-            QueueUrl=svc.settings.turn_queue_url,
-            MessageBody=json.dumps(body, ensure_ascii=False),
-            MessageGroupId=session_key_hash(key),
-            MessageDeduplicationId=hashlib.sha256(message_id.encode()).hexdigest(),
-        )
+        svc.sqs.send_message(**send_request(svc.settings.turn_queue_url, message))
     except (ClientError, BotoCoreError) as exc:
         raise Unavailable("could not enqueue the turn") from exc

@@ -29,16 +29,15 @@ import hashlib
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.errors import Conflict, NotFound, StaleSession
 from chalicelib.domain.session import Session, SessionKey
 from chalicelib.runtime.batches import ReturnLater, run_batch
 from chalicelib.runtime.delivery import deliver_reply, pushes_replies
-from chalicelib.runtime.events import deliver_event, is_event_message
+from chalicelib.runtime.events import deliver_event
 from chalicelib.runtime.faults import fault_point
 from chalicelib.runtime.log import logger
+from chalicelib.runtime.queue_messages import EventMessage, TurnMessage, parse_queue_message
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.turns import hold_session, open_session
 
@@ -59,30 +58,6 @@ MAX_TURNS_PER_RECORD = 4
 # already runs one record per session, and if a slow turn outlives the lock, its commit's version
 # and inbox conditions still let only one turn answer a message (a sync turn's lock is 90 s).
 WORKER_LOCK_TTL_S = 30.0
-
-
-class TurnMessage(BaseModel):
-    """The body ingest sends to the turn queue for each inbound channel message."""
-
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
-
-    kind: str = "turn"
-    tenant_id: str
-    agent_id: str
-    binding_id: str | None = None
-    channel: str
-    session_id: str | None = None  # None: ingest left opening the session to the worker
-    user_id: str
-    message_id: str
-    text: str = Field(repr=False)
-    reply_to: dict[str, Any] = Field(default_factory=dict)
-    received_at: float = 0.0
-    turn_id: str | None = None  # set by an asynchronous API turn, which answered with it
-
-    @property
-    def session_key(self) -> SessionKey:
-        return SessionKey(tenant_id=self.tenant_id, agent_id=self.agent_id, channel=self.channel,
-                          user_id=self.user_id)
 
 
 DROPPED: Literal["dropped"] = "dropped"
@@ -114,9 +89,9 @@ def derived_turn_id(message_id: str) -> str:
 def handle_record(svc: Services, record: SQSRecord) -> None:
     """Answer this record's message unless a committed turn already did. Raises HoldForAccumulation,
     NotAnsweredYet, and whatever a turn raised (the record is then retried, finally dead-lettered)."""
-    if is_event_message(record.body):  # outbound events share the turn queue (runtime/events.py)
-        return deliver_event(svc, record)
-    message = TurnMessage.model_validate_json(record.body)  # a poison body raises: retried, then DLQ
+    message = parse_queue_message(record.body)  # a poison body raises: logged, retried, then DLQ
+    if isinstance(message, EventMessage):  # outbound events share the turn queue (runtime/events.py)
+        return deliver_event(svc, record, message)
     key = message.session_key
     for _ in range(MAX_TURNS_PER_RECORD):
         if _run_logical_turn(svc, key, message):

@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from chalicelib.domain.event import EventType
-from chalicelib.runtime.events import ENDPOINTS, backoff_s, emit_event, is_event_message, sign
+from chalicelib.runtime.events import ENDPOINTS, backoff_s, emit_event, sign
 from chalicelib.runtime.local_worker import lambda_event, poll_once
+from chalicelib.runtime.queue_messages import is_event_message
 from chalicelib.runtime.services import reset_services, services
 from chalicelib.runtime.worker import handle_batch
 from tests.api.harness import Api, error_of, paths_of

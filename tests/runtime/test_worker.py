@@ -12,6 +12,8 @@ import pytest
 
 from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.local_worker import lambda_event, poll_once
+from chalicelib.runtime.queue_messages import TurnMessage, send_request
+from chalicelib.runtime.queueing import send_record
 from chalicelib.runtime.services import Services
 from chalicelib.runtime.worker import handle_batch
 from tests.api.harness import Api
@@ -44,11 +46,10 @@ class Queue:
         session = svc.sessions.open(key, interlocutor, time.time())
         self._sent += 1
         message_id = f"SM{self._sent:06d}"
-        svc.inbox.append(key, message_id, text, at or time.time())
-        body = {"kind": "turn", "tenant_id": self.tenant_id, "agent_id": AGENT, "channel": "twilio",
-                "session_id": session.session_id, "user_id": user, "message_id": message_id, "text": text}
-        svc.sqs.send_message(QueueUrl=svc.settings.turn_queue_url, MessageBody=json.dumps(body),
-                             MessageGroupId=key.as_string().replace("|", "-"), MessageDeduplicationId=message_id)
+        received_at = at or time.time()
+        svc.inbox.append(key, message_id, text, received_at)
+        send_record(svc, key, message_id=message_id, text=text, received_at=received_at,
+                    session_id=session.session_id)
         return session.session_id
 
     def drain(self, rounds: int = 60) -> None:
@@ -363,3 +364,56 @@ def test_dead_lettered_messages_are_answered_once_after_a_replay(queue: Queue) -
 
 def test_the_dead_letter_replay_needs_the_admin_key(queue: Queue) -> None:
     assert queue.api.call("POST", "/v1/dead-letters/replay", queue.key).status_code in {401, 403}
+
+
+def test_a_record_queued_before_kind_was_written_is_still_answered_as_a_turn(queue: Queue) -> None:
+    # GIVEN a record as the previous version queued it (no `kind`), still in the queue during a deploy
+    key = queue.session_key("+15550040")
+    session = queue.svc.sessions.open(key, queue.svc.interlocutors.resolve(queue.tenant_id, "twilio", "+15550040"),
+                                      time.time())
+    queue.svc.inbox.append(key, "SM-legacy", "hello", time.time())
+    message = TurnMessage(tenant_id=queue.tenant_id, agent_id=AGENT, channel="twilio", user_id="+15550040",
+                          message_id="SM-legacy", text="hello", session_id=session.session_id)
+    request = send_request(queue.svc.settings.turn_queue_url, message)
+    legacy = json.loads(request["MessageBody"])
+    del legacy["kind"]
+    queue.svc.sqs.send_message(**{**request, "MessageBody": json.dumps(legacy)})
+    # WHEN the new worker reads it
+    queue.drain()
+    # THEN it is answered as the turn it always was
+    [record] = queue.records(session.session_id)
+    assert record.message == "hello" and record.reply
+
+
+@pytest.mark.parametrize("body", ['{"kind": "nope", "text": "secret words"}',
+                                  '{"kind": "turn", "text": "secret words"}',
+                                  '{"kind": "event", "id": "evt_1", "text": "secret words"}',
+                                  '["secret words"]'])
+def test_a_body_that_is_no_queue_message_fails_its_record_and_is_logged_without_its_text(
+        queue: Queue, body: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+    queue.svc.sqs.send_message(QueueUrl=queue.svc.settings.turn_queue_url, MessageBody=body,
+                               MessageGroupId="poison", MessageDeduplicationId="poison-1")
+    received = receive_all(queue)
+    result = handle_batch(lambda_event(received, "arn:aws:sqs:us-east-1:123456789012:ruche-test-turns.fifo"),
+                          None, queue.svc)
+    assert result["batchItemFailures"] == [{"itemIdentifier": received[0]["MessageId"]}]
+    logs = capsys.readouterr()
+    assert "turn record failed" in caplog.text and "ValidationError" in caplog.text
+    assert "secret words" not in logs.out + logs.err + caplog.text
+
+
+def test_a_replay_sends_a_message_back_in_its_production_group_and_poison_as_it_was(queue: Queue) -> None:
+    from chalicelib.runtime.dead_letters import dead_letter_queue_url, replay_dead_letters
+
+    sqs, url = queue.svc.sqs, queue.svc.settings.turn_queue_url
+    dlq = dead_letter_queue_url(queue.svc)
+    message = TurnMessage(tenant_id=queue.tenant_id, agent_id=AGENT, channel="twilio", user_id="+15550041",
+                          message_id="SM-dead", text="hello")
+    legacy = {key: value for key, value in json.loads(send_request(url, message)["MessageBody"]).items()
+              if key != "kind"}  # queued by the previous version, then dead-lettered
+    sqs.send_message(**{**send_request(dlq, message), "MessageBody": json.dumps(legacy)})
+    sqs.send_message(QueueUrl=dlq, MessageBody="{not json", MessageGroupId="poison", MessageDeduplicationId="p-2")
+    assert replay_dead_letters(queue.svc).replayed == 2
+    back = {m["Attributes"]["MessageGroupId"]: m["Body"] for m in receive_all(queue) + receive_all(queue)}
+    assert back["poison"] == "{not json"
+    assert json.loads(back[send_request(url, message)["MessageGroupId"]])["kind"] == "turn"
