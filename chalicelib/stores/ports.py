@@ -13,7 +13,7 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#A#<agent>                 V#<version:08d>#<part>      one published version, in parts
                                                                      (META commits it; dynamo_bundles.py)
     T#<tenant>#A#<agent>                 BINDING#<binding_id>        a channel binding
-    T#<tenant>#S#<session>               SESSION                     session state (version-checked)
+    T#<tenant>#S#<session>               SESSION                     session state (version-checked, fenced)
     T#<tenant>#S#<session>               TURN#<n:08d>                a turn record
     T#<tenant>#S#<session>               MSG#<n:08d>#<role>          the transcript
     T#<tenant>#SK#<session key hash>     ACTIVE                      the session key's open session
@@ -164,6 +164,10 @@ class TurnCommit:
     # The inbox message ids this turn answers: they leave the inbox in this same transaction, on
     # the condition that they are still there (a redelivered turn commits nothing).
     answered: tuple[str, ...] = ()
+    # The fencing token of the session lock the turn ran under: the commit is refused when a turn
+    # holding a higher token committed first (its lock expired and was taken over). None: no lock
+    # was held, nothing is checked.
+    fence: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +207,8 @@ class SessionStore(Protocol):
     def save(self, session: Session, expected_version: int) -> None:
         """State change outside a turn (handoff, resume, end). Raises StaleSession."""
     def commit(self, commit: TurnCommit) -> None:
-        """One transaction. Raises StaleSession if the session moved on since it was loaded, or if a
+        """One transaction. Raises StaleSession if the session moved on since it was loaded, if a turn
+        holding a newer lock on it committed first (details.reason "lock_taken_over"), or if a
         message it answers left the inbox or its turn id was used (details.reason "already_answered")."""
     def committed_turn(self, key: SessionKey, turn_id: str) -> CommittedTurn | None:
         """The turn committed under this turn id, if any."""
