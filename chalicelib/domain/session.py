@@ -53,6 +53,9 @@ class Session(Model):
     interlocutor_id: str
     status: SessionStatus = SessionStatus.ACTIVE
     version: int = 0  # bumped by every committed turn; the commit checks it
+    # The highest session-lock fencing token a turn committed under (0: none yet): a turn holding a
+    # lower token lost its lock to a newer turn, and the commit refuses it (stores/dynamo_sessions.py).
+    fence: int = 0
     turn_count: int = 0
     scenario: ScenarioState | None = None
     rule_usage: dict[str, RuleUsage] = Field(default_factory=dict)

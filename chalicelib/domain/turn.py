@@ -120,6 +120,10 @@ class TurnCommit:
     # The inbox message ids this turn answers: they leave the inbox in this same transaction, on
     # the condition that they are still there (a redelivered turn commits nothing).
     answered: tuple[str, ...] = ()
+    # The fencing token of the session lock the turn ran under: the commit is refused when a turn
+    # holding a higher token committed first (its lock expired and was taken over). None: no lock
+    # was held, nothing is checked.
+    fence: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """Execute one logical turn of a locked session: load context, run FOCAL, commit in one transaction.
 
 Shared by the synchronous API path (turns.py) and the queue worker. The caller holds the session
-lock; the commit's version check is the last line of defence if it was lost.
+lock and passes its fencing token: the commit carries it, so a turn that outlived its lock cannot
+commit over the newer turn that took the lock (and the version check catches a session that moved
+on by any other way).
 """
 
 from __future__ import annotations
@@ -87,8 +89,8 @@ CommitGate = Callable[[FocalResult | None], bool]
 
 
 def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: str, *,
-                 channel: str, may_commit: CommitGate | None = None, tenant_layer: dict[str, Any] | None = None,
-                 interlocutor: InterlocutorData | None = None,
+                 channel: str, fence: int, may_commit: CommitGate | None = None,
+                 tenant_layer: dict[str, Any] | None = None, interlocutor: InterlocutorData | None = None,
                  inbound: Sequence[tuple[str, str]] = (), turn_id: str | None = None,
                  month: MonthUsage | None = None) -> TurnDone | None:
     """Run and commit one turn; None when `may_commit` dropped it.
@@ -98,7 +100,9 @@ def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: s
     keeps their ids, and they leave the inbox in the commit; without it the message gets a new id.
     `month`: the tenant's usage this month (read with the turn's first batch); past a quota the
     turn is refused (runtime/quota.py) but committed, so the message is kept (and leaves the inbox).
-    Raises StaleSession if the session moved on meanwhile or those messages were answered already.
+    `fence`: the fencing token of the session lock the caller holds (turns.hold_session).
+    Raises StaleSession if the session moved on meanwhile, its lock was taken over by a turn that
+    committed, or those messages were answered already.
     """
     published = agent.published
     tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
@@ -109,7 +113,7 @@ def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: s
         answered = tuple(message_id for message_id, _ in inbound)  # only inbox messages come as `inbound`
         if session.status is SessionStatus.HANDOFF:
             return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s,
-                                said=said, answered=answered)
+                                said=said, answered=answered, fence=fence)
         layer = svc.config_store.get_tenant_layer(tenant_id) if tenant_layer is None else tenant_layer
         step = session.scenario
 
@@ -123,7 +127,7 @@ def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: s
             if may_commit is not None and not may_commit(None):
                 return None  # a newer message is waiting: the next turn answers (or refuses) them all
             return _refused_turn(svc, published, session, message, breach, turn_id=turn_id, channel=channel,
-                                 now_s=now_s, said=said, answered=answered)
+                                 now_s=now_s, said=said, answered=answered, fence=fence)
         if interlocutor is None:
             interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
         data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
@@ -142,7 +146,7 @@ def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: s
         heads = {name: value.version for name, value in data.fields.items()}
         done = _commit(svc, published, session, result, message=message, turn_id=turn_id,
                        turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said,
-                       answered=answered)
+                       answered=answered, fence=fence)
         publish_turn(done.record, (time.monotonic() - started) * 1000)  # committed turns only
         return done
 
@@ -157,7 +161,7 @@ def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
 
 def _commit(svc: Services, published: PublishedBundle, session: Session, result: FocalResult, *,
             message: str, turn_id: str, turn_number: int, channel: str, now_s: float,
-            heads: dict[str, int], said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
+            heads: dict[str, int], said: list[tuple[str, str]], answered: tuple[str, ...], fence: int) -> TurnDone:
     fields = published.bundle.fields
     reply = result.enforced.reply
     stamp = now_iso()
@@ -172,7 +176,7 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
     transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
                                    field_changes=list(result.field_changes), transcript=transcript, now_s=now_s,
-                                   field_heads=heads, answered=answered))
+                                   field_heads=heads, answered=answered, fence=fence))
     fault_point("after_commit")
     emit_turn_events(svc, record)  # after the commit: only a committed turn is announced
     logger.info("turn committed", extra={
@@ -185,7 +189,7 @@ def _commit(svc: Services, published: PublishedBundle, session: Session, result:
 
 def _refused_turn(svc: Services, published: PublishedBundle, session: Session, message: str,
                   breach: QuotaBreach, *, turn_id: str, channel: str, now_s: float,
-                  said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
+                  said: list[tuple[str, str]], answered: tuple[str, ...], fence: int) -> TurnDone:
     """Past a monthly quota: no LLM call. The message is kept; a channel user gets the agent's
     fallback reply, an API caller a 429 (turns.py). The tenant hears of it once per period."""
     stamp, turn_number = now_iso(), session.turn_count + 1
@@ -205,7 +209,7 @@ def _refused_turn(svc: Services, published: PublishedBundle, session: Session, m
     if reply:
         transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s, answered=answered))
+                                   transcript=transcript, now_s=now_s, answered=answered, fence=fence))
     logger.warning("turn refused: monthly quota reached", extra={"limit": breach.limit, "quota": breach.quota})
     announce(svc, published.tenant_id, breach)
     return TurnDone(turn_id=turn_id, session=after, reply=reply or None, outcome=outcome, record=record,
@@ -213,7 +217,8 @@ def _refused_turn(svc: Services, published: PublishedBundle, session: Session, m
 
 
 def _silent_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *, turn_id: str,
-                 channel: str, now_s: float, said: list[tuple[str, str]], answered: tuple[str, ...]) -> TurnDone:
+                 channel: str, now_s: float, said: list[tuple[str, str]], answered: tuple[str, ...],
+                 fence: int) -> TurnDone:
     """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
     stamp, turn_number = now_iso(), session.turn_count + 1
     fields = published.bundle.fields
@@ -229,6 +234,6 @@ def _silent_turn(svc: Services, published: PublishedBundle, session: Session, me
     transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
                   for message_id, text in said]
     svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s, answered=answered))
+                                   transcript=transcript, now_s=now_s, answered=answered, fence=fence))
     logger.info("turn received during handoff: agent silent")
     return TurnDone(turn_id=turn_id, session=after, reply=None, outcome=outcome, record=record)

@@ -65,13 +65,13 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnInput,
     from chalicelib.runtime.quota import refusal  # noqa: PLC0415 - with the pipeline, for the same reason
 
     key = _session_key(svc, tenant_id, agent_id, request)
-    with hold_session(svc.session_lock, key):
+    with hold_session(svc.session_lock, key) as fence:
         start = svc.turn_reads.start(key)
         if start.latest_version is None:
             raise NotFound(f"agent {agent_id!r} not found")
         agent = svc.agents.version(tenant_id, agent_id, start.latest_version)
         session, data = open_session(svc, key, start, agent.published, request.session_id)
-        done = execute_turn(svc, agent, session, request.message, channel=key.channel,
+        done = execute_turn(svc, agent, session, request.message, channel=key.channel, fence=fence,
                             tenant_layer=start.tenant_layer, interlocutor=data, month=start.month)
     if done is None:  # only a commit gate drops a turn, and a sync turn has none: never superseded
         raise Conflict("the turn was not committed")
@@ -154,7 +154,8 @@ def open_session(svc: Services, key: SessionKey, start: TurnStart, published: Pu
 @contextmanager
 def hold_session(lock: SessionLock, key: SessionKey, *, wait_s: float = LOCK_WAIT_S,
                  ttl_s: float = LOCK_TTL_S) -> Iterator[int]:
-    """Hold the session's lock for the block; wait for a running turn to finish first."""
+    """Hold the session's lock for the block, yielding its fencing token for the commit; wait for a
+    running turn to finish first."""
     name = f"session:{key.as_string()}"
     deadline = time.monotonic() + wait_s
     token = lock.acquire(name, ttl_s)

@@ -55,8 +55,9 @@ MAX_MESSAGES_PER_TURN = 20
 # Supersedes and backlogs a record works through before it hands itself back to the queue.
 MAX_TURNS_PER_RECORD = 4
 # A crashed worker's session is free again after this. A queued turn needs no longer lock: FIFO
-# already runs one record per session, and if a slow turn outlives the lock, its commit's version
-# and inbox conditions still let only one turn answer a message (a sync turn's lock is 90 s).
+# already runs one record per session, and if a slow turn outlives the lock and another turn takes
+# it, the commit's fencing token, version and inbox conditions still let only one turn answer a
+# message (a sync turn's lock is 90 s).
 WORKER_LOCK_TTL_S = 30.0
 
 
@@ -101,12 +102,12 @@ def handle_record(svc: Services, record: SQSRecord) -> None:
 
 def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> bool:
     """One logical turn for the record's session; True once the record's message is answered or dropped."""
-    with hold_session(svc.session_lock, key, ttl_s=WORKER_LOCK_TTL_S):
+    with hold_session(svc.session_lock, key, ttl_s=WORKER_LOCK_TTL_S) as fence:
         pending = svc.inbox.pending(key)
         fault_point("after_inbox_read")
         batch = pending[:MAX_MESSAGES_PER_TURN]
         answered_already = message.message_id not in {entry.message_id for entry in pending}
-        done = None if answered_already else _answer(svc, key, message, pending, batch)
+        done = None if answered_already else _answer(svc, key, message, pending, batch, fence=fence)
     if answered_already or done is None:
         _deliver_if_undelivered(svc, key, message)
         return True
@@ -118,7 +119,7 @@ def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> b
 
 
 def _answer(svc: Services, key: SessionKey, message: TurnMessage, pending: list[InboxMessage],
-            batch: list[InboxMessage]) -> TurnDone | Literal["dropped", "not_committed"]:
+            batch: list[InboxMessage], *, fence: int) -> TurnDone | Literal["dropped", "not_committed"]:
     """Run and commit the turn answering `batch`; DROPPED when its agent or session is gone."""
     start = svc.turn_reads.start(key)
     if start.latest_version is None:
@@ -145,10 +146,10 @@ def _answer(svc: Services, key: SessionKey, message: TurnMessage, pending: list[
     # Supersede only a turn that took everything pending: a longer backlog is answered in order.
     may_commit = _commit_gate(svc, key, pending) if len(pending) <= MAX_MESSAGES_PER_TURN else None
     try:
-        done = execute_turn(svc, agent, session, text, channel=key.channel, turn_id=turn_id,
+        done = execute_turn(svc, agent, session, text, channel=key.channel, turn_id=turn_id, fence=fence,
                             may_commit=may_commit, tenant_layer=start.tenant_layer, interlocutor=data,
                             inbound=[(entry.message_id, entry.text) for entry in batch], month=start.month)
-    except StaleSession as exc:  # another turn committed first (a lost lock, a redelivery): look again
+    except StaleSession as exc:  # another turn committed first (a lock taken over, a redelivery): look again
         logger.info("turn not committed: the session or its inbox moved on",
                     extra={"reason": exc.details.get("reason", "stale_session"), "turn_id": turn_id})
         return NOT_COMMITTED

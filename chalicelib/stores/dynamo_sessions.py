@@ -11,7 +11,7 @@ import base64
 import json
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -128,8 +128,10 @@ class DynamoSessionStore:
     def commit(self, commit: TurnCommit) -> None:
         """Session, turn record, transcript, field values and usage counters in ONE TransactWriteItems.
 
-        The session is written as version expected_version + 1. Raises StaleSession (nothing
-        written) when the stored version is not expected_version; NotFound (nothing written) when
+        The session is written as version expected_version + 1 and, when the commit carries the
+        session lock's fencing token, records it as the session's `fence`. Raises StaleSession
+        (nothing written) when the stored version is not expected_version, or when a turn holding a
+        higher token committed first (reason "lock_taken_over"); NotFound (nothing written) when
         the agent or its tenant was deleted meanwhile; InvalidInput when the turn needs
         more than 100 items; Conflict when the interlocutor's fields kept moving.
         """
@@ -151,6 +153,14 @@ class DynamoSessionStore:
                 if is_gone(exc, transaction):  # stores/liveness.py: the agent or tenant was deleted
                     raise NotFound("the agent or its tenant was deleted", agent_id=session.key.agent_id) from exc
                 codes = cancellation_codes(exc)
+                stored_fence = _stored_fence(exc) if codes[:1] == ["ConditionalCheckFailed"] else None
+                if commit.fence is not None and stored_fence is not None and stored_fence > commit.fence:
+                    # Checked first: the root cause, whatever else (version, inbox) moved on with it.
+                    logger.warning("turn refused: its session lock expired and a newer turn committed", extra={
+                        "tenant_id": tenant_id, "session_id": session.session_id,
+                        "fence": commit.fence, "stored_fence": stored_fence})
+                    raise StaleSession("a newer turn took the session lock over and committed",
+                                       session_id=session.session_id, reason="lock_taken_over") from exc
                 if _answer_failed(transaction, codes):  # checked first: the session moved on for it too
                     raise StaleSession("its messages were answered by another turn", session_id=session.session_id,
                                        reason="already_answered") from exc
@@ -237,7 +247,7 @@ class DynamoSessionStore:
         )
         expires = it.n(int(commit.now_s + self._retention_s))
         result: list[TransactWriteItemTypeDef] = [
-            self._session_put(session, commit.expected_version, commit.expected_version + 1),
+            self._session_put(session, commit.expected_version, commit.expected_version + 1, fence=commit.fence),
             {
                 "Put": {
                     "TableName": self._table,
@@ -288,19 +298,36 @@ class DynamoSessionStore:
             )
         return result
 
-    def _session_put(self, session: Session, expected_version: int, version: int) -> TransactWriteItemTypeDef:
-        stored = session.model_copy(update={"version": version})
+    def _session_put(self, session: Session, expected_version: int, version: int,
+                     fence: int | None = None) -> TransactWriteItemTypeDef:
+        """The version-checked Put of the session; with a fencing token, fenced as well.
+
+        Without a token the session keeps the fence it was read with (a Put replaces the whole
+        item: dropping it would let a stale lock holder commit after a status change).
+        """
+        stored = session.model_copy(update={"version": version, "fence": session.fence if fence is None else fence})
         pk = it.session_pk(session.key.tenant_id, session.session_id)
-        condition = "#v = :expected" if expected_version else "attribute_not_exists(pk) OR #v = :expected"
-        return {
+        condition = "#v = :expected" if expected_version else "(attribute_not_exists(pk) OR #v = :expected)"
+        names = {"#v": "version"}
+        values = {":expected": it.n(expected_version)}
+        put: TransactWriteItemTypeDef = {
             "Put": {
                 "TableName": self._table,
-                "Item": it.doc_item(pk, SESSION_SK, stored, version=it.n(version)),
+                "Item": it.doc_item(pk, SESSION_SK, stored, version=it.n(version), fence=it.n(stored.fence)),
                 "ConditionExpression": condition,
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":expected": it.n(expected_version)},
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
             }
         }
+        if fence is not None:
+            # Classic fencing, in the commit's own transaction (no extra round trip): the session
+            # takes no turn from a lock older than the newest that committed. ALL_OLD hands the
+            # stored fence back on failure, telling a lost lock from a session that moved on.
+            put["Put"]["ConditionExpression"] = f"{condition} AND (attribute_not_exists(#f) OR #f <= :fence)"
+            names["#f"] = "fence"
+            values[":fence"] = it.n(fence)
+            put["Put"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return put
 
     def _pointer_put(self, key: SessionKey, session_id: str, old_id: str | None) -> TransactWriteItemTypeDef:
         item = {
@@ -349,6 +376,15 @@ class DynamoSessionStore:
             return read_field_heads(self._client, self._table, tenant_id, interlocutor_id, names)
         except (ClientError, BotoCoreError) as exc:
             raise Unavailable("could not read interlocutor data") from exc
+
+
+def _stored_fence(exc: ClientError) -> int | None:
+    """The session's stored fence handed back by a failed commit (the session Put comes first)."""
+    reasons: list[Any] = exc.response.get("CancellationReasons") or (  # type: ignore[assignment]
+        exc.response.get("Error", {}).get("CancellationReasons") or []
+    )
+    item = reasons[0].get("Item") if reasons and isinstance(reasons[0], dict) else None
+    return it.number(item, "fence") if item else None
 
 
 def _answer_failed(transaction: list[TransactWriteItemTypeDef], codes: list[str]) -> bool:

@@ -13,7 +13,7 @@ hold no tenant data (`APIKEY#<hash>`, `BINDING#<id>`).
     T#<tenant>#A#<agent>                 V#<version:08d>#<part>      one published version, in parts
                                                                      (META commits it; dynamo_bundles.py)
     T#<tenant>#A#<agent>                 BINDING#<binding_id>        a channel binding
-    T#<tenant>#S#<session>               SESSION                     session state (version-checked)
+    T#<tenant>#S#<session>               SESSION                     session state (version-checked, fenced)
     T#<tenant>#S#<session>               TURN#<n:08d>                a turn record
     T#<tenant>#S#<session>               MSG#<n:08d>#<role>          the transcript
     T#<tenant>#SK#<session key hash>     ACTIVE                      the session key's open session
@@ -114,8 +114,6 @@ class BindingStore(Protocol):
     def delete(self, tenant_id: str, binding_id: str) -> bool: ...
 
 
-
-
 class InterlocutorStore(Protocol):
     def resolve(self, tenant_id: str, channel: str, user_id: str) -> str:
         """The interlocutor id of this channel identity; created (exactly once) on first contact."""
@@ -127,12 +125,6 @@ class InterlocutorStore(Protocol):
     def link(self, tenant_id: str, interlocutor_id: str, channel: str, user_id: str) -> None: ...
     def erase(self, tenant_id: str, interlocutor_id: str) -> bool:
         """Delete values, identities, and the transcripts and turn records of its sessions."""
-
-
-
-
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +156,8 @@ class SessionStore(Protocol):
     def save(self, session: Session, expected_version: int) -> None:
         """State change outside a turn (handoff, resume, end). Raises StaleSession."""
     def commit(self, commit: TurnCommit) -> None:
-        """One transaction. Raises StaleSession if the session moved on since it was loaded, or if a
+        """One transaction. Raises StaleSession if the session moved on since it was loaded, if a turn
+        holding a newer lock on it committed first (details.reason "lock_taken_over"), or if a
         message it answers left the inbox or its turn id was used (details.reason "already_answered")."""
     def committed_turn(self, key: SessionKey, turn_id: str) -> CommittedTurn | None:
         """The turn committed under this turn id, if any."""

@@ -140,6 +140,12 @@ def browser() -> Iterator[Browser]:
 def console(browser: Browser, world: World) -> Iterator[Console]:
     context = browser.new_context(viewport={"width": 1180, "height": 820})
     page = context.new_page()
+    # chalice local answers one request at a time and shares 2 cores with the fault suite's stack
+    # in `make test`: allow a slow answer, a missing one still fails.
+    page.set_default_timeout(30_000)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
     tab = Console(page, world)
 
     def on_console(message: ConsoleMessage) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import boto3
@@ -233,6 +234,59 @@ def test_a_commit_on_a_session_never_opened_creates_it(sessions: DynamoSessionSt
     assert stored is not None and stored.version == 1
     with pytest.raises(StaleSession):
         sessions.commit(a_turn(session, expected=0))
+
+
+def fenced(turn: TurnCommit, fence: int) -> TurnCommit:
+    """The turn as run under a session lock holding this fencing token."""
+    return replace(turn, fence=fence)
+
+
+def test_a_lower_fencing_token_cannot_commit_after_a_higher_one(sessions: DynamoSessionStore) -> None:
+    # GIVEN a session whose last turn committed under lock token 200
+    session = sessions.open(KEY, "itl_1", NOW)
+    sessions.commit(fenced(a_turn(session, expected=0, reply="newer lock"), 200))
+    current = sessions.get(TENANT, session.session_id)
+    assert current is not None
+    # WHEN a turn still holding the older token 100 commits on top of what it read (version matches)
+    with pytest.raises(StaleSession) as raised:
+        sessions.commit(fenced(a_turn(current, expected=1, reply="older lock", message_id="m2"), 100))
+    # THEN it is refused as a lost lock, and nothing of it was written
+    assert raised.value.details["reason"] == "lock_taken_over"
+    stored = sessions.get(TENANT, session.session_id)
+    assert stored is not None and stored.version == 1 and stored.history == [{"role": "agent", "text": "newer lock"}]
+    assert [record.reply for record in sessions.turns(TENANT, session.session_id).items] == ["newer lock"]
+    assert [m.message_id for m in sessions.messages(TENANT, session.session_id)] == ["m1", "m1-reply"]
+    # AND the holder of the newer lock (or a newer one still) goes on committing
+    sessions.commit(fenced(a_turn(current, expected=1, reply="same lock", message_id="m2"), 200))
+    later = sessions.get(TENANT, session.session_id)
+    assert later is not None
+    sessions.commit(fenced(a_turn(later, expected=2, reply="next lock", message_id="m3"), 300))
+    assert [r.reply for r in sessions.turns(TENANT, session.session_id).items] == [
+        "newer lock", "same lock", "next lock"]
+
+
+def test_a_status_change_outside_a_turn_keeps_the_fence(sessions: DynamoSessionStore) -> None:
+    session = sessions.open(KEY, "itl_1", NOW)
+    sessions.commit(fenced(a_turn(session, expected=0), 200))
+    current = sessions.get(TENANT, session.session_id)
+    assert current is not None
+    sessions.save(current.model_copy(update={"status": SessionStatus.HANDOFF}), expected_version=1)
+    after_save = sessions.get(TENANT, session.session_id)
+    assert after_save is not None and after_save.status is SessionStatus.HANDOFF
+    with pytest.raises(StaleSession) as raised:
+        sessions.commit(fenced(a_turn(after_save, expected=2, message_id="m2"), 100))
+    assert raised.value.details["reason"] == "lock_taken_over"
+    assert [r.turn_number for r in sessions.turns(TENANT, session.session_id).items] == [1]
+
+
+def test_a_stale_version_under_the_current_lock_is_not_reported_as_a_lost_lock(
+    sessions: DynamoSessionStore,
+) -> None:
+    session = sessions.open(KEY, "itl_1", NOW)
+    sessions.commit(fenced(a_turn(session, expected=0), 200))
+    with pytest.raises(StaleSession) as raised:
+        sessions.commit(fenced(a_turn(session, expected=0, message_id="m2"), 300))
+    assert raised.value.details.get("reason") != "lock_taken_over"
 
 
 def test_a_turn_over_the_transaction_limit_is_refused_before_anything_is_written(

@@ -4,6 +4,7 @@
     server.reply("We open at 9.")          # canned answers are consumed in order
     server.fail(500)                       # an HTTP error
     server.stall(2.0)                      # answers after 2 s (longer than the client timeout)
+    server.push(Canned(text="hi", on_receipt=work))  # runs work() before answering (the client waits)
     ... OpenAICompatLlm(base_url=server.base_url, allow_private=True) ...
     server.requests[0].body["messages"]    # every request received, parsed
     server.connections                     # TCP connections accepted (keep-alive: one serves many)
@@ -27,7 +28,7 @@ import socket
 import ssl
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -48,6 +49,9 @@ class Canned:
     delay_s: float = 0.0
     usage: Mapping[str, int] | None = None
     vectors: list[list[float]] | None = None
+    # Run in the server's thread before the answer goes out, while the client waits for it: how a
+    # test makes something happen in the middle of a caller's request.
+    on_receipt: Callable[[], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,8 @@ class ChatServer:
 
     def _render(self, path: str, body: Any,
                 canned: Canned | None) -> tuple[int, bytes, str, Mapping[str, str]]:
+        if canned is not None and canned.on_receipt is not None:
+            canned.on_receipt()
         if canned is not None and canned.delay_s:
             self._stopping.wait(canned.delay_s)
         if canned is not None and canned.raw_body is not None:
