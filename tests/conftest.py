@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import socket
@@ -216,3 +218,17 @@ def assert_stack_works(session: Any, stage: str) -> None:
                      MessageDeduplicationId="d")
     received = sqs.receive_message(QueueUrl=env["RUCHE_TURN_QUEUE_URL"], WaitTimeSeconds=5)
     assert [message["Body"] for message in received["Messages"]] == ["{}"]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """The service's JSON log lines, as Powertools formats them for CloudWatch. (capsys does not see
+    them: the logger's handler keeps the stdout it found when it was made.)"""
+    from chalicelib.runtime.log import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    yield stream
+    logger.removeHandler(handler)

@@ -5,6 +5,7 @@ Keys, secrets, private addresses, racing editors, rollback, retried turns, hando
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -36,7 +37,7 @@ def test_a_revoked_key_is_refused_on_the_next_call(api: Api) -> None:
 
 
 def test_secrets_never_appear_in_a_get_a_log_line_a_turn_record_or_a_table_item(
-    api: Api, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    api: Api, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture, log_lines: io.StringIO
 ) -> None:
     tenant_id, key = api.new_tenant()
     assert api.call("PUT", "/v1/secrets/model-key", key, {"value": TENANT_SECRET}).status_code == 204
@@ -67,10 +68,11 @@ def test_secrets_never_appear_in_a_get_a_log_line_a_turn_record_or_a_table_item(
         shown.append(response.body.decode())
     records = api.call("GET", f"/v1/agents/support/sessions/{session}/turns", key).json_body["turns"]
     logs = capsys.readouterr()
+    assert "turn committed" in log_lines.getvalue()  # the service's log lines were read
     tables = [api.services.settings.table, api.services.settings.idempotency_table]
     items = [json.dumps(api.services.dynamodb.scan(TableName=table)["Items"], default=str) for table in tables]
     for secret in SECRETS:
-        for text in (*shown, json.dumps(records), logs.out, logs.err, caplog.text, *items):
+        for text in (*shown, json.dumps(records), logs.out, logs.err, caplog.text, log_lines.getvalue(), *items):
             assert secret not in text
     assert records and tenant_id in items[0]  # the scans did read the tenant's items
 

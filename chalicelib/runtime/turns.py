@@ -17,6 +17,7 @@ from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.interlocutor import InterlocutorData
 from chalicelib.domain.session import Session, SessionKey, SessionStatus, is_open
 from chalicelib.domain.turn import Outcome
+from chalicelib.runtime.log import turn_keys
 from chalicelib.runtime.queueing import queue_turn
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import SessionLock, TurnStart
@@ -65,7 +66,7 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnInput,
     from chalicelib.runtime.quota import refusal  # noqa: PLC0415 - with the pipeline, for the same reason
 
     key = _session_key(svc, tenant_id, agent_id, request)
-    with hold_session(svc.session_lock, key) as fence:
+    with turn_keys(tenant_id=tenant_id, agent_id=agent_id), hold_session(svc.session_lock, key) as fence:
         start = svc.turn_reads.start(key)
         if start.latest_version is None:
             raise NotFound(f"agent {agent_id!r} not found")

@@ -36,7 +36,7 @@ from chalicelib.runtime.batches import ReturnLater, run_batch
 from chalicelib.runtime.delivery import deliver_reply, pushes_replies
 from chalicelib.runtime.events import deliver_event
 from chalicelib.runtime.faults import fault_point
-from chalicelib.runtime.log import logger
+from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.queue_messages import EventMessage, TurnMessage, parse_queue_message
 from chalicelib.runtime.services import Services, services
 from chalicelib.runtime.turns import hold_session, open_session
@@ -94,10 +94,18 @@ def handle_record(svc: Services, record: SQSRecord) -> None:
     if isinstance(message, EventMessage):  # outbound events share the turn queue (runtime/events.py)
         return deliver_event(svc, record, message)
     key = message.session_key
-    for _ in range(MAX_TURNS_PER_RECORD):
-        if _run_logical_turn(svc, key, message):
-            return
+    # Every line of the record's turns carries its tenant and agent (the lock, the reads, the
+    # delivery too), and its session and turn once they are known.
+    with turn_keys(tenant_id=key.tenant_id, agent_id=key.agent_id, **_known_ids(message)):
+        for _ in range(MAX_TURNS_PER_RECORD):
+            if _run_logical_turn(svc, key, message):
+                return
     raise NotAnsweredYet(f"message still pending after {MAX_TURNS_PER_RECORD} turns")
+
+
+def _known_ids(message: TurnMessage) -> dict[str, str]:
+    known = {"turn_id": message.turn_id, "session_id": message.session_id}
+    return {name: value for name, value in known.items() if value is not None}
 
 
 def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> bool:
@@ -114,7 +122,8 @@ def _run_logical_turn(svc: Services, key: SessionKey, message: TurnMessage) -> b
     if isinstance(done, str):  # dropped on purpose; or not committed (superseded, raced): look again
         return done == DROPPED
     if done.reply is not None:
-        deliver_reply(svc, message.binding_id, key, done.turn_id, done.reply, reply_to=message.reply_to)
+        with turn_keys(turn_id=done.turn_id, session_id=done.session.session_id):
+            deliver_reply(svc, message.binding_id, key, done.turn_id, done.reply, reply_to=message.reply_to)
     return message.message_id in {entry.message_id for entry in batch}
 
 

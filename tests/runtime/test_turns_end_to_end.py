@@ -6,6 +6,7 @@ which answers scripted drafts, some violating the agent's hard constraint on pur
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -237,7 +238,8 @@ def test_a_step_level_override_changes_how_many_regenerations_a_turn_gets(desk: 
 
 
 def test_pii_never_reaches_the_logs_the_turn_records_or_a_later_prompt(
-        desk: Desk, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
+        desk: Desk, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+        log_lines: io.StringIO) -> None:
     desk.publish(returns_agent())
     desk.model.reply_json(understood(scenario_signal="start", scenario_id="returns",
                                      values={"email": "kim.pii@example.com", "order_number": "A55555"}))
@@ -249,7 +251,8 @@ def test_pii_never_reaches_the_logs_the_turn_records_or_a_later_prompt(
     desk.turn("no thanks")
     records = json.dumps(desk.records(body["session_id"]), ensure_ascii=False)
     logs = capsys.readouterr()
-    assert "kim.pii@example.com" not in logs.out + logs.err + caplog.text
+    assert "turn committed" in log_lines.getvalue()  # the service's log lines were read
+    assert "kim.pii@example.com" not in logs.out + logs.err + caplog.text + log_lines.getvalue()
     assert "kim.pii@example.com" not in records
     assert "‹email›" in records
     assert "A55555" in records  # not PII: kept as said

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -417,3 +418,18 @@ def test_a_replay_sends_a_message_back_in_its_production_group_and_poison_as_it_
     back = {m["Attributes"]["MessageGroupId"]: m["Body"] for m in receive_all(queue) + receive_all(queue)}
     assert back["poison"] == "{not json"
     assert json.loads(back[send_request(url, message)["MessageGroupId"]])["kind"] == "turn"
+
+
+def test_the_log_lines_of_a_queued_turn_name_its_tenant_agent_session_and_turn(
+        queue: Queue, log_lines: io.StringIO) -> None:
+    # GIVEN an async API turn queued, whose agent is then deleted before the worker reaches it
+    queued = queue.api.call("POST", f"/v1/agents/{AGENT}/turns?async=true", queue.key,
+                            {"user_id": "api-user", "message": "hello there"}).json_body
+    assert queue.api.call("DELETE", f"/v1/agents/{AGENT}", queue.key).status_code in (200, 204)
+    # WHEN the worker takes the record (it reads, finds no agent, and drops the message)
+    queue.drain()
+    # THEN that line, logged before any turn ran, still says whose turn it was
+    lines = [json.loads(line) for line in log_lines.getvalue().splitlines()]
+    [dropped] = [line for line in lines if "no longer exists" in line.get("message", "")]
+    assert dropped["tenant_id"] == queue.tenant_id and dropped["agent_id"] == AGENT
+    assert dropped["session_id"] == queued["session_id"] and dropped["turn_id"] == queued["turn_id"]
