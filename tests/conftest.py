@@ -226,9 +226,17 @@ def log_lines() -> Iterator[io.StringIO]:
     them: the logger's handler keeps the stdout it found when it was made.)"""
     from chalicelib.runtime.log import logger
 
+    # `ruche` commands run in-process by CLI tests quiet the service's loggers to ERROR (a terminal
+    # wants no JSON lines); a test that reads the lines needs them at INFO, as in Lambda.
+    names = [logger.service, *(n for n in logging.root.manager.loggerDict if n.startswith(f"{logger.service}."))]
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.INFO if name == logger.service else logging.NOTSET)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
     logger.addHandler(handler)
     yield stream
     logger.removeHandler(handler)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
