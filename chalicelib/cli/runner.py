@@ -1,10 +1,9 @@
-"""Run an agent bundle in this process: the server's turn (runtime/execute.py) minus DynamoDB.
+"""Run an agent bundle in this process: the server's turn gateway (runtime/gateway.py) over the
+in-memory stores (runtime/in_memory.py) instead of DynamoDB.
 
-The Session, the InterlocutorData and the transcript live in memory between turns; FOCAL
-(focal.pipeline.run_focal), config resolution (config.resolver) and the session and turn-record
-building (runtime.records) are the very code the server runs. Tools are answered by a
-`StubbedTools` mapping from the test file (an offline stand-in for the tool endpoints), and a
-turn's LLM calls may be scripted (`ScriptedLlm`, an inline cassette).
+Lock, phase 1's reads, FOCAL, the one commit and its conditions are the very code the server runs.
+Tools are answered by a `StubbedTools` mapping from the test file (an offline stand-in for the tool
+endpoints), and a turn's LLM calls may be scripted (`ScriptedLlm`, an inline cassette).
 """
 
 from __future__ import annotations
@@ -17,25 +16,18 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.config.resolver import ConfigResolver
 from chalicelib.domain.bundle import AgentBundle, PublishedBundle
-from chalicelib.domain.config import Config
-from chalicelib.domain.ids import new_id, now_iso
-from chalicelib.domain.interlocutor import FieldChange, FieldValue, InterlocutorData
-from chalicelib.domain.session import Session, SessionKey, SessionStatus
-from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnRecord
-from chalicelib.focal.agent import load_agent
+from chalicelib.domain.ids import now_iso
+from chalicelib.domain.session import SessionKey
+from chalicelib.domain.turn import Outcome, TurnRecord
 from chalicelib.focal.index import embed_bundle
-from chalicelib.focal.pipeline import run_focal
-from chalicelib.focal.privacy import mask_text
-from chalicelib.focal.types import FocalDeps, ToolFailed, ToolRequest, ToolRunner
+from chalicelib.focal.types import ToolFailed, ToolRequest, ToolRunner
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest, LlmResponse, Task
 from chalicelib.providers.replay import Exchange, ReplayLlm
-from chalicelib.runtime.context import turn_context
-from chalicelib.runtime.records import next_session, outcome_of, turn_record
+from chalicelib.runtime.gateway import SYNC_TURN, Arrival, Skipped, run_turn
+from chalicelib.runtime.in_memory import InMemoryServices, LocalProviders
 
 LOCAL_TENANT = "local"
-TOOL_BUDGET_S = 15.0  # as runtime/execute.py
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +90,7 @@ class ScriptedLlm:
 
 @dataclass
 class InProcessAgent:
-    """One conversation (session) with a bundle, in memory."""
+    """One conversation (session) with a bundle, through the server's turn gateway over in-memory stores."""
 
     bundle: AgentBundle
     agent_id: str
@@ -123,135 +115,29 @@ class InProcessAgent:
             embedding_model=self.embedder.model,
             vectors=embed_bundle(self.bundle, self.embedder),
         )  # as publish does
-        self.loaded = load_agent(self.published)  # once for the conversation, as a container does
-        self.resolver = ConfigResolver(self.platform_layer)
-        stamp = now_iso()
-        self.session = Session(
-            session_id=new_id("ses"),
-            interlocutor_id=new_id("itl"),
-            created_at=stamp,
-            updated_at=stamp,
-            key=SessionKey(
-                tenant_id=self.published.tenant_id,
-                agent_id=self.agent_id,
-                channel=self.channel,
-                user_id=self.user_id,
-            ),
-        )
-        self.interlocutor = InterlocutorData(interlocutor_id=self.session.interlocutor_id)
-        self.transcript: list[TranscriptMessage] = []
-        self.records: list[TurnRecord] = []
+        self.services = InMemoryServices(LocalProviders(llm=self.llm, embedder=self.embedder, tools=self.tools),
+                                         self.platform_layer)
+        self.services.publish(self.published)
+        self.key = SessionKey(tenant_id=self.published.tenant_id, agent_id=self.agent_id, channel=self.channel,
+                              user_id=self.user_id)
+        self.session_id: str | None = None
 
-    def config_for(self, scenario_id: str | None = None, step_id: str | None = None) -> Config:
-        return self.resolver.for_turn(
-            {}, self.published, channel=self.channel, scenario_id=scenario_id, step_id=step_id
-        ).config
+    def send(self, message: str, llm: LlmProvider | None = None) -> TurnResult:
+        """One turn, as the server runs a synchronous one; `llm` overrides the agent's model for this turn."""
+        with self.services.answering_with(llm):
+            done = run_turn(self.services, Arrival(key=self.key, text=message, session_id=self.session_id),
+                            SYNC_TURN)
+        if isinstance(done, Skipped):  # a sync turn commits or raises: this would be an engine bug
+            raise RuntimeError(f"the turn was not committed ({done.value})")
+        self.session_id = done.session.session_id
+        return TurnResult(reply=done.reply, outcome=done.outcome, record=done.record, values=self.values())
 
     def values(self, now_s: float | None = None) -> dict[str, Any]:
         """Every live stored value: persistent fields, then the session's."""
         moment = time.time() if now_s is None else now_s
-        live = {name: value.value for name, value in self.interlocutor.fields.items() if value.is_live(moment)}
-        return {**live, **self.session.variables}
-
-    def send(self, message: str, llm: LlmProvider | None = None) -> TurnResult:
-        """One turn, as runtime/execute.py runs it; `llm` overrides the agent's provider for this turn."""
-        now_s, stamp = time.time(), now_iso()
-        session, turn_number = self.session, self.session.turn_count + 1
-        turn_id = new_id("turn")
-        if session.status is SessionStatus.HANDOFF:
-            return self._silent(message, turn_id, turn_number, stamp, now_s)
-        where = session.scenario
-        config = self.config_for(where.scenario_id if where else None, where.step_id if where else None)
-        ctx = turn_context(self.loaded, session, self.interlocutor, config=config, message=message,
-                           channel=self.channel, now_s=now_s)
-        deps = FocalDeps(llm=llm or self.llm, embedder=self.embedder, tools=self.tools, resolve_config=self.config_for)
-        result = run_focal(ctx, deps, tool_deadline_s=time.monotonic() + TOOL_BUDGET_S)
-        reply, fields = result.enforced.reply, self.bundle.fields
-        ids = {
-            "turn_id": turn_id,
-            "session_id": session.session_id,
-            "tenant_id": self.published.tenant_id,
-            "agent_id": self.agent_id,
-            "interlocutor_id": session.interlocutor_id,
-        }
-        record = turn_record(
-            result,
-            ids=ids,
-            agent_version=self.published.version,
-            turn_number=turn_number,
-            channel=self.channel,
-            message=message,
-            reply=reply,
-            fields=fields,
-            now_iso=stamp,
-        )
-        self.session = next_session(
-            session,
-            result,
-            turn_number=turn_number,
-            message=message,
-            reply=reply,
-            fields=fields,
-            now_iso=stamp,
-            now_s=now_s,
-            history_turns=result.config.session.history_turns,
-        )
-        self.interlocutor = apply_changes(self.interlocutor, result.field_changes, stamp, now_s)
-        self._keep(record, stamp, message, reply)
-        return TurnResult(reply=reply, outcome=outcome_of(result), record=record, values=self.values(now_s))
-
-    def _silent(self, message: str, turn_id: str, turn_number: int, stamp: str, now_s: float) -> TurnResult:
-        """During a handoff the agent stays silent (as runtime/execute.py's silent turn)."""
-        session, outcome = self.session, Outcome(handoff=True)
-        record = TurnRecord(
-            turn_id=turn_id,
-            session_id=session.session_id,
-            tenant_id=self.published.tenant_id,
-            agent_id=self.agent_id,
-            agent_version=self.published.version,
-            interlocutor_id=session.interlocutor_id,
-            turn_number=turn_number,
-            channel=self.channel,
-            reply="",
-            outcome=outcome,
-            created_at=stamp,
-            message=mask_text(message, self.bundle.fields, self.values(now_s)),
-        )
-        self.session = session.model_copy(
-            update={
-                "version": session.version + 1,
-                "turn_count": turn_number,
-                "updated_at": stamp,
-                "last_activity_s": now_s,
-            }
-        )
-        self._keep(record, stamp, message, None)
-        return TurnResult(reply=None, outcome=outcome, record=record, values=self.values(now_s))
-
-    def _keep(self, record: TurnRecord, stamp: str, message: str, reply: str | None) -> None:
-        self.records.append(record)
-        self.transcript.append(TranscriptMessage(message_id=new_id("msg"), role="user", text=message, created_at=stamp))
-        if reply is not None:
-            self.transcript.append(
-                TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp)
-            )
-
-
-def apply_changes(data: InterlocutorData, changes: Sequence[FieldChange], stamp: str, now_s: float) -> InterlocutorData:
-    """The interlocutor after a turn: each change a new ACTIVE version (what the store's commit does)."""
-    if not changes:
-        return data
-    fields = dict(data.fields)
-    for change in changes:
-        before = fields.get(change.name)
-        expires = now_s + change.ttl_days * 86400 if change.ttl_days is not None else None
-        fields[change.name] = FieldValue(
-            name=change.name,
-            value=change.value,
-            source=change.source,
-            version=before.version + 1 if before is not None else 1,
-            confidence=change.confidence,
-            updated_at=stamp,
-            expires_at=expires,
-        )
-    return data.model_copy(update={"fields": fields})
+        session = self.services.sessions.get(self.key.tenant_id, self.session_id) if self.session_id else None
+        if session is None:
+            return {}
+        data = self.services.interlocutors.load(self.key.tenant_id, session.interlocutor_id, moment)
+        live = {name: value.value for name, value in data.fields.items()} if data else {}
+        return {**live, **session.variables}

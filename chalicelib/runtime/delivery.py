@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.channels import adapter_for
@@ -23,10 +24,19 @@ def pushes_replies(channel: str) -> bool:
     return channel not in _PULLED
 
 
-def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_id: str, reply: str, *,
-                  reply_to: dict[str, Any]) -> bool:
+@dataclass(frozen=True, slots=True)
+class ReplyRoute:
+    """Where a pushed reply goes: the session's channel user, through the binding the message came by."""
+
+    key: SessionKey
+    binding_id: str
+    reply_to: dict[str, Any] = field(default_factory=dict)  # what the adapter needs to answer (thread, number)
+
+
+def deliver_reply(svc: Services, route: ReplyRoute, turn_id: str, reply: str) -> bool:
     """Send the reply once. False when nothing was sent: pulled channel, already sent, or failed."""
-    if key.channel in _PULLED or binding_id is None:
+    key, binding_id = route.key, route.binding_id
+    if key.channel in _PULLED:
         return False
     if not svc.dedupe.first_sighting(key.tenant_id, "delivery", turn_id, DELIVERY_KEY_TTL_S):
         logger.info("reply already delivered for this turn: not sent again")
@@ -39,7 +49,7 @@ def deliver_reply(svc: Services, binding_id: str | None, key: SessionKey, turn_i
         # The one guarded transport: the api_base_url and each connection's peer are judged at send time.
         send = guarded_send(svc.platform_config.network.allow_private)
         with traced("channel", channel=binding.channel):
-            adapter_for(binding.channel).send(binding, reply_to, reply, send=send)
+            adapter_for(binding.channel).send(binding, route.reply_to, reply, send=send)
     except RucheError as exc:
         logger.warning("reply delivery failed", extra={"error_code": exc.code, "channel": key.channel})
         emit_event(svc, key.tenant_id, "delivery_failed",

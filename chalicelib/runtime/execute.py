@@ -1,40 +1,35 @@
-"""Execute one logical turn of a locked session: load context, run FOCAL, commit in one transaction.
+"""Run FOCAL on a loaded turn and conclude it into one commit: the turn gateway's inner half.
 
-Shared by the synchronous API path (turns.py) and the queue worker. The caller holds the session
-lock and passes its fencing token: the commit carries it, so a turn that outlived its lock cannot
-commit over the newer turn that took the lock (and the version check catches a session that moved
-on by any other way).
+runtime/gateway.py holds the session lock, loads the turn (phase 1) and passes the lock's fencing
+token: the commit carries it, so a turn that outlived its lock cannot commit over the newer turn
+that took the lock (and the version check catches a session that moved on by any other way).
+A turn concludes one of three ways, each one commit: FOCAL's reply, silence during a handoff, or a
+refusal past a monthly quota.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
-from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.config import Config
 from chalicelib.domain.errors import RucheError
 from chalicelib.domain.ids import new_id, now_iso
-from chalicelib.domain.interlocutor import InterlocutorData
+from chalicelib.domain.interlocutor import FieldChange, InterlocutorData
 from chalicelib.domain.session import Session, SessionStatus
 from chalicelib.domain.turn import Outcome, TranscriptMessage, TurnCommit, TurnRecord
-from chalicelib.domain.usage import MonthUsage, QuotaBreach
-from chalicelib.focal.agent import LoadedAgent
+from chalicelib.domain.usage import QuotaBreach
 from chalicelib.focal.pipeline import FocalResult, run_focal
-from chalicelib.focal.privacy import mask_text
-from chalicelib.focal.tools import http_tool_runner
 from chalicelib.focal.types import FocalDeps
 from chalicelib.providers.llm import LlmProvider, LlmRequest, LlmResponse, ProviderError
-from chalicelib.providers.tools_http import HttpToolClient
 from chalicelib.runtime.context import turn_context
 from chalicelib.runtime.events import emit_turn_events
 from chalicelib.runtime.faults import fault_point
+from chalicelib.runtime.gateway import Inbound, LoadedTurn
 from chalicelib.runtime.log import logger, turn_keys
-from chalicelib.runtime.metrics import publish_turn
 from chalicelib.runtime.quota import announce, breach_of, quota_reply
-from chalicelib.runtime.records import next_session, outcome_of, turn_record
+from chalicelib.runtime.records import TurnFacts, bumped_session, next_session, outcome_of, plain_record, turn_record
 from chalicelib.runtime.services import Services
 
 # Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
@@ -52,6 +47,7 @@ class TurnDone:
     reply: str | None  # None: the session is handed off and the agent stays silent
     outcome: Outcome
     record: TurnRecord
+    message_ids: tuple[str, ...] = ()  # the user messages it answered, oldest first
     refused: QuotaBreach | None = None  # past a monthly quota: nothing ran, the message was kept
 
 
@@ -88,66 +84,43 @@ class DeadlineLlm:
 CommitGate = Callable[[FocalResult | None], bool]
 
 
-def execute_turn(svc: Services, agent: LoadedAgent, session: Session, message: str, *,
-                 channel: str, fence: int, may_commit: CommitGate | None = None,
-                 tenant_layer: dict[str, Any] | None = None, interlocutor: InterlocutorData | None = None,
-                 inbound: Sequence[tuple[str, str]] = (), turn_id: str | None = None,
-                 month: MonthUsage | None = None) -> TurnDone | None:
+def execute_turn(svc: Services, turn: LoadedTurn, inbound: Inbound, *, fence: int,
+                 may_commit: CommitGate | None = None) -> TurnDone | None:
     """Run and commit one turn; None when `may_commit` dropped it.
 
-    `tenant_layer` and `interlocutor` are read here when the caller did not batch them already.
-    `inbound`: (message id, text) of each inbox message this logical turn answers: the transcript
-    keeps their ids, and they leave the inbox in the commit; without it the message gets a new id.
-    `month`: the tenant's usage this month (read with the turn's first batch); past a quota the
-    turn is refused (runtime/quota.py) but committed, so the message is kept (and leaves the inbox).
-    `fence`: the fencing token of the session lock the caller holds (turns.hold_session).
+    The transcript keeps the inbound messages' ids, and inbox messages leave the inbox in the
+    commit. Past a monthly quota the turn is refused (runtime/quota.py) but committed, so the
+    message is kept. `fence`: the token of the session lock the caller holds (gateway.hold_session).
     Raises StaleSession if the session moved on meanwhile, its lock was taken over by a turn that
     committed, or those messages were answered already.
     """
-    published = agent.published
-    tenant_id, now_s, started = published.tenant_id, time.time(), time.monotonic()
-    turn_id, turn_number = turn_id or new_id("turn"), session.turn_count + 1
-    with turn_keys(tenant_id=tenant_id, agent_id=published.agent_id, session_id=session.session_id,
-                   turn_id=turn_id):
-        said = list(inbound) or [(new_id("msg"), message)]
-        answered = tuple(message_id for message_id, _ in inbound)  # only inbox messages come as `inbound`
-        if session.status is SessionStatus.HANDOFF:
-            return _silent_turn(svc, published, session, message, turn_id=turn_id, channel=channel, now_s=now_s,
-                                said=said, answered=answered, fence=fence)
-        layer = svc.config_store.get_tenant_layer(tenant_id) if tenant_layer is None else tenant_layer
-        step = session.scenario
-
-        def resolve_for(scenario_id: str | None, step_id: str | None) -> Config:
-            return svc.resolver.for_turn(layer, published, channel=channel, scenario_id=scenario_id,
-                                         step_id=step_id).config
-
-        config = resolve_for(step.scenario_id if step else None, step.step_id if step else None)
-        breach = breach_of(svc, config, month, now_s) if month is not None else None
+    started = time.monotonic()
+    conclusion = _Conclusion(svc, turn, inbound, fence=fence, now_s=time.time())
+    with turn_keys(turn_id=inbound.turn_id):
+        if turn.session.status is SessionStatus.HANDOFF:
+            return conclusion.silent()
+        config = turn.config
+        breach = breach_of(svc, config, turn.month, conclusion.now_s)
         if breach is not None:
             if may_commit is not None and not may_commit(None):
                 return None  # a newer message is waiting: the next turn answers (or refuses) them all
-            return _refused_turn(svc, published, session, message, breach, turn_id=turn_id, channel=channel,
-                                 now_s=now_s, said=said, answered=answered, fence=fence)
-        if interlocutor is None:
-            interlocutor = svc.interlocutors.load(tenant_id, session.interlocutor_id, now_s)
-        data = interlocutor or InterlocutorData(interlocutor_id=session.interlocutor_id)
-        ctx = turn_context(agent, session, data, config=config, message=message, channel=channel,
-                           now_s=now_s)
+            return conclusion.refused(breach)
+        interlocutor_id = turn.session.interlocutor_id
+        data = (turn.interlocutor or svc.interlocutors.load(turn.published.tenant_id, interlocutor_id, conclusion.now_s)
+                or InterlocutorData(interlocutor_id=interlocutor_id))
+        ctx = turn_context(turn, data, message=inbound.text, now_s=conclusion.now_s)
         deps = FocalDeps(
-            llm=DeadlineLlm(_llm(svc, tenant_id, config), deadline_s=started + TURN_DEADLINE_S),
-            embedder=svc.embedder_for(tenant_id, config),
-            tools=http_tool_runner(HttpToolClient(allow_private=config.network.allow_private)),
-            resolve_config=resolve_for,
+            llm=DeadlineLlm(_llm(svc, turn.published.tenant_id, config), deadline_s=started + TURN_DEADLINE_S),
+            embedder=svc.embedder_for(turn.published.tenant_id, config),
+            tools=svc.tools_for(config),
+            resolve_config=turn.configs.at,
         )
         result = run_focal(ctx, deps, tool_deadline_s=min(time.monotonic() + TOOL_BUDGET_S, started + TURN_DEADLINE_S))
         if may_commit is not None and not may_commit(result):
             logger.info("turn superseded by a newer message: reply dropped")
             return None
-        heads = {name: value.version for name, value in data.fields.items()}
-        done = _commit(svc, published, session, result, message=message, turn_id=turn_id,
-                       turn_number=turn_number, channel=channel, now_s=now_s, heads=heads, said=said,
-                       answered=answered, fence=fence)
-        publish_turn(done.record, (time.monotonic() - started) * 1000)  # committed turns only
+        done = conclusion.answered(result, data)
+        svc.publish_turn_metrics(done.record, (time.monotonic() - started) * 1000)  # committed turns only
         return done
 
 
@@ -159,81 +132,59 @@ def _llm(svc: Services, tenant_id: str, config: Config) -> LlmProvider:
         return _UnavailableLlm(exc.message)
 
 
-def _commit(svc: Services, published: PublishedBundle, session: Session, result: FocalResult, *,
-            message: str, turn_id: str, turn_number: int, channel: str, now_s: float,
-            heads: dict[str, int], said: list[tuple[str, str]], answered: tuple[str, ...], fence: int) -> TurnDone:
-    fields = published.bundle.fields
-    reply = result.enforced.reply
-    stamp = now_iso()
-    ids = {"turn_id": turn_id, "session_id": session.session_id, "tenant_id": published.tenant_id,
-           "agent_id": published.agent_id, "interlocutor_id": session.interlocutor_id}
-    record = turn_record(result, ids=ids, agent_version=published.version, turn_number=turn_number,
-                         channel=channel, message=message, reply=reply, fields=fields, now_iso=stamp)
-    after = next_session(session, result, turn_number=turn_number, message=message, reply=reply, fields=fields,
-                         now_iso=stamp, now_s=now_s, history_turns=result.config.session.history_turns)
-    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
-                  for message_id, text in said]
-    transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
-    svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   field_changes=list(result.field_changes), transcript=transcript, now_s=now_s,
-                                   field_heads=heads, answered=answered, fence=fence))
-    fault_point("after_commit")
-    emit_turn_events(svc, record)  # after the commit: only a committed turn is announced
-    logger.info("turn committed", extra={
-        "rules": list(result.selected_rules), "llm_calls": result.llm_calls,
-        "regeneration_attempts": result.enforced.regeneration_attempts,
-        "fallback_used": result.enforced.fallback_used, "scenario_action": result.scenario.action,
-    })
-    return TurnDone(turn_id=turn_id, session=after, reply=reply, outcome=outcome_of(result), record=record)
+class _Conclusion:
+    """Writes what one turn concluded — the session after it, its record, its transcript — in one commit."""
 
+    def __init__(self, svc: Services, turn: LoadedTurn, inbound: Inbound, *, fence: int, now_s: float) -> None:
+        self.svc, self.turn, self.inbound, self.fence, self.now_s = svc, turn, inbound, fence, now_s
+        self.facts = TurnFacts(turn_id=inbound.turn_id, published=turn.published, session=turn.session,
+                               message=inbound.text, now_iso=now_iso(), now_s=now_s)
 
-def _refused_turn(svc: Services, published: PublishedBundle, session: Session, message: str,
-                  breach: QuotaBreach, *, turn_id: str, channel: str, now_s: float,
-                  said: list[tuple[str, str]], answered: tuple[str, ...], fence: int) -> TurnDone:
-    """Past a monthly quota: no LLM call. The message is kept; a channel user gets the agent's
-    fallback reply, an API caller a 429 (turns.py). The tenant hears of it once per period."""
-    stamp, turn_number = now_iso(), session.turn_count + 1
-    reply = "" if channel == "api" else quota_reply(published)
-    outcome = Outcome(fallback_used=bool(reply))
-    record = TurnRecord(
-        turn_id=turn_id, session_id=session.session_id, tenant_id=published.tenant_id,
-        agent_id=published.agent_id, agent_version=published.version, interlocutor_id=session.interlocutor_id,
-        turn_number=turn_number, channel=channel, message=mask_text(message, published.bundle.fields,
-                                                                    session.variables),
-        reply=reply, outcome=outcome, created_at=stamp, kind="refused", fallback_reason="quota_exceeded",
-    )
-    after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
-                                       "updated_at": stamp, "last_activity_s": now_s})
-    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
-                  for message_id, text in said]
-    if reply:
-        transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
-    svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s, answered=answered, fence=fence))
-    logger.warning("turn refused: monthly quota reached", extra={"limit": breach.limit, "quota": breach.quota})
-    announce(svc, published.tenant_id, breach)
-    return TurnDone(turn_id=turn_id, session=after, reply=reply or None, outcome=outcome, record=record,
-                    refused=breach)
+    def answered(self, result: FocalResult, data: InterlocutorData) -> TurnDone:
+        """FOCAL's reply, enforced."""
+        record, reply = turn_record(result, self.facts), result.enforced.reply
+        heads = {name: value.version for name, value in data.fields.items()}
+        done = self._commit(next_session(result, self.facts), record, reply, outcome_of(result),
+                            field_changes=list(result.field_changes), heads=heads)
+        emit_turn_events(self.svc, record)  # after the commit: only a committed turn is announced
+        logger.info("turn committed", extra={
+            "rules": list(result.selected_rules), "llm_calls": result.llm_calls,
+            "regeneration_attempts": result.enforced.regeneration_attempts,
+            "fallback_used": result.enforced.fallback_used, "scenario_action": result.scenario.action,
+        })
+        return done
 
+    def silent(self) -> TurnDone:
+        """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
+        outcome = Outcome(handoff=True)
+        done = self._commit(bumped_session(self.facts), plain_record(self.facts, outcome, kind="silent"), None,
+                            outcome)
+        logger.info("turn received during handoff: agent silent")
+        return done
 
-def _silent_turn(svc: Services, published: PublishedBundle, session: Session, message: str, *, turn_id: str,
-                 channel: str, now_s: float, said: list[tuple[str, str]], answered: tuple[str, ...],
-                 fence: int) -> TurnDone:
-    """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
-    stamp, turn_number = now_iso(), session.turn_count + 1
-    fields = published.bundle.fields
-    outcome = Outcome(handoff=True)
-    record = TurnRecord(
-        turn_id=turn_id, session_id=session.session_id, tenant_id=published.tenant_id,
-        agent_id=published.agent_id, agent_version=published.version, interlocutor_id=session.interlocutor_id,
-        turn_number=turn_number, channel=channel, message=mask_text(message, fields, session.variables),
-        reply="", outcome=outcome, created_at=stamp, kind="silent",
-    )
-    after = session.model_copy(update={"version": session.version + 1, "turn_count": turn_number,
-                                       "updated_at": stamp, "last_activity_s": now_s})
-    transcript = [TranscriptMessage(message_id=message_id, role="user", text=text, created_at=stamp)
-                  for message_id, text in said]
-    svc.sessions.commit(TurnCommit(session=after, expected_version=session.version, record=record,
-                                   transcript=transcript, now_s=now_s, answered=answered, fence=fence))
-    logger.info("turn received during handoff: agent silent")
-    return TurnDone(turn_id=turn_id, session=after, reply=None, outcome=outcome, record=record)
+    def refused(self, breach: QuotaBreach) -> TurnDone:
+        """Past a monthly quota: no LLM call. The message is kept; a channel user gets the agent's
+        fallback reply, an API caller a 429 (turns.py). The tenant hears of it once per period."""
+        reply = "" if self.turn.session.key.channel == "api" else quota_reply(self.turn.published)
+        outcome = Outcome(fallback_used=bool(reply))
+        record = plain_record(self.facts, outcome, kind="refused", reply=reply, fallback_reason="quota_exceeded")
+        done = self._commit(bumped_session(self.facts), record, reply or None, outcome)
+        logger.warning("turn refused: monthly quota reached", extra={"limit": breach.limit, "quota": breach.quota})
+        announce(self.svc, self.turn.published.tenant_id, breach)
+        return replace(done, refused=breach)
+
+    def _commit(self, after: Session, record: TurnRecord, reply: str | None, outcome: Outcome, *,
+                field_changes: list[FieldChange] | None = None, heads: dict[str, int] | None = None) -> TurnDone:
+        stamp = self.facts.now_iso
+        transcript = [TranscriptMessage(message_id=message.message_id, role="user", text=message.text,
+                                        created_at=stamp) for message in self.inbound.messages]
+        if reply is not None:
+            transcript.append(TranscriptMessage(message_id=new_id("msg"), role="agent", text=reply, created_at=stamp))
+        self.svc.sessions.commit(TurnCommit(
+            session=after, expected_version=self.turn.session.version, record=record,
+            field_changes=field_changes or [], transcript=transcript, now_s=self.now_s, field_heads=heads,
+            answered=self.inbound.answered, fence=self.fence,
+        ))
+        fault_point("after_commit")
+        return TurnDone(turn_id=self.inbound.turn_id, session=after, reply=reply, outcome=outcome, record=record,
+                        message_ids=tuple(message.message_id for message in self.inbound.messages))

@@ -36,6 +36,7 @@ from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.inbox import DedupeMark, InboxMessage
 from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.limits import RATE_GATE
+from chalicelib.runtime.queue_messages import TurnMessage
 from chalicelib.runtime.queueing import send_record
 from chalicelib.runtime.services import Services
 
@@ -154,9 +155,10 @@ def accept(svc: Services, binding: ChannelBinding, message: InboundMessage, *, o
         session = svc.sessions.open(key, interlocutor_id, now_s())
     session_id = session.session_id if session else None
     if is_new or svc.inbox.is_pending(key, message_id):
-        send_record(svc, key, message_id=message_id, text=message.text, received_at=message.received_at,
-                    session_id=session_id, binding_id=binding.binding_id, reply_to=message.reply_to,
-                    provider_message_id=message.provider_message_id)
+        send_record(svc, TurnMessage.of(key, message_id=message_id, text=message.text,
+                                        received_at=message.received_at, session_id=session_id,
+                                        binding_id=binding.binding_id, reply_to=dict(message.reply_to),
+                                        provider_message_id=message.provider_message_id))
     return Accepted(message_id=message_id, session_id=session_id, is_new=is_new)
 
 

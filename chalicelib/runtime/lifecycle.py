@@ -18,9 +18,9 @@ from typing import Any
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import now_iso
 from chalicelib.domain.session import Session, SessionStatus
+from chalicelib.runtime.gateway import hold_session
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
-from chalicelib.runtime.turns import hold_session
 
 
 def resume(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> dict[str, Any]:

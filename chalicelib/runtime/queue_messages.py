@@ -53,6 +53,12 @@ class TurnMessage(BaseModel):
     turn_id: str | None = None  # set by an asynchronous API turn, which answered with it
     provider_message_id: str | None = None  # a channel's own id (webhooks), for tracing a message
 
+    @classmethod
+    def of(cls, key: SessionKey, **fields: Any) -> TurnMessage:
+        """The record of a message of this session key (`fields`: the message's own, validated)."""
+        return cls(tenant_id=key.tenant_id, agent_id=key.agent_id, channel=key.channel, user_id=key.user_id,
+                   **fields)
+
     @property
     def session_key(self) -> SessionKey:
         return SessionKey(tenant_id=self.tenant_id, agent_id=self.agent_id, channel=self.channel,

@@ -10,50 +10,39 @@ which is why a failed send is undone (API) or redone by the provider's retry (we
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.errors import Unavailable
-from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.log import logger
 from chalicelib.runtime.queue_messages import TurnMessage, send_request
 from chalicelib.runtime.services import Services
 
 
-def queue_turn(svc: Services, key: SessionKey, *, message_id: str, text: str, received_at: float,
-               session_id: str | None = None, turn_id: str | None = None) -> None:
+def queue_turn(svc: Services, message: TurnMessage) -> None:
     """Store the message as pending and send its record; an API turn's path.
 
     Raises Unavailable when the message could not be queued, after taking it out of the inbox
     again (the caller answers 503 and the client retries as a new message).
     """
-    svc.inbox.append(key, message_id, text, received_at, turn_id)
+    key = message.session_key
+    svc.inbox.append(key, message.message_id, message.text, message.received_at, message.turn_id)
     try:
-        send_record(svc, key, message_id=message_id, text=text, received_at=received_at,
-                    session_id=session_id, turn_id=turn_id)
+        send_record(svc, message)
     except Unavailable:
         try:
-            svc.inbox.discard(key, [message_id])
+            svc.inbox.discard(key, [message.message_id])
         except Unavailable:  # it stays pending and is answered with the session's next message
-            logger.warning("a message that could not be queued stays in the inbox", extra={"message_id": message_id})
+            logger.warning("a message that could not be queued stays in the inbox",
+                           extra={"message_id": message.message_id})
         raise
 
 
-def send_record(svc: Services, key: SessionKey, *, message_id: str, text: str, received_at: float,
-                session_id: str | None = None, binding_id: str | None = None,
-                reply_to: Mapping[str, Any] | None = None, turn_id: str | None = None,
-                provider_message_id: str | None = None) -> None:
+def send_record(svc: Services, message: TurnMessage) -> None:
     """Send the SQS FIFO record of a message already in the inbox (runtime/queue_messages.py).
 
     SQS drops a resend within its 5-minute deduplication window, and the worker acknowledges a
     later one. Raises Unavailable when SQS cannot be reached.
     """
-    message = TurnMessage(tenant_id=key.tenant_id, agent_id=key.agent_id, channel=key.channel,
-                          user_id=key.user_id, message_id=message_id, text=text, received_at=received_at,
-                          session_id=session_id, binding_id=binding_id, reply_to=dict(reply_to or {}),
-                          turn_id=turn_id, provider_message_id=provider_message_id)
     try:
         svc.sqs.send_message(**send_request(svc.settings.turn_queue_url, message))
     except (ClientError, BotoCoreError) as exc:

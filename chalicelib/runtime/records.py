@@ -1,13 +1,16 @@
 """What a finished turn writes: the new session state and the turn record (PII masked).
 
-Pure: builds values from the FOCAL result; runtime/execute.py commits them in one transaction.
+Pure: builds values from the FOCAL result (or, for a silent or refused turn, from the turn's facts
+alone); runtime/execute.py commits them in one transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
+from chalicelib.domain.bundle import PublishedBundle
 from chalicelib.domain.interlocutor import FieldDefinition
 from chalicelib.domain.session import RuleUsage, ScenarioState, Session, SessionStatus
 from chalicelib.domain.turn import (
@@ -26,6 +29,27 @@ from chalicelib.focal.types import ScenarioDecision
 ENDED_ACTIONS = ("exit", "complete")
 
 
+@dataclass(frozen=True, slots=True)
+class TurnFacts:
+    """What a turn's record and the session after it say besides FOCAL's result: which turn of
+    which session of which agent version, what the user said, and when."""
+
+    turn_id: str
+    published: PublishedBundle
+    session: Session  # before the turn
+    message: str
+    now_iso: str
+    now_s: float
+
+    @property
+    def turn_number(self) -> int:
+        return self.session.turn_count + 1
+
+    @property
+    def fields(self) -> list[FieldDefinition]:
+        return self.published.bundle.fields
+
+
 def outcome_of(result: FocalResult) -> Outcome:
     scenario = result.scenario
     position = None
@@ -41,9 +65,10 @@ def outcome_of(result: FocalResult) -> Outcome:
     )
 
 
-def next_session(session: Session, result: FocalResult, *, turn_number: int, message: str, reply: str,
-                 fields: Sequence[FieldDefinition], now_iso: str, now_s: float, history_turns: int) -> Session:
+def next_session(result: FocalResult, facts: TurnFacts) -> Session:
     """The session after this turn: one version later, the scenario moved, rules' usage counted."""
+    session, turn_number, fields = facts.session, facts.turn_number, facts.fields
+    message, reply, history_turns = facts.message, result.enforced.reply, result.config.session.history_turns
     usage = dict(session.rule_usage)
     for rule_id in result.selected_rules:
         before = usage.get(rule_id, RuleUsage())
@@ -61,9 +86,15 @@ def next_session(session: Session, result: FocalResult, *, turn_number: int, mes
         "pending_confirmation": result.tools.confirmation_request,
         "history": history[-2 * history_turns:] if history_turns else [],
         "status": SessionStatus.HANDOFF if result.plan.handoff else session.status,
-        "updated_at": now_iso,
-        "last_activity_s": now_s,
+        "updated_at": facts.now_iso,
+        "last_activity_s": facts.now_s,
     })
+
+
+def bumped_session(facts: TurnFacts) -> Session:
+    """The session after a turn FOCAL did not run (silent, refused): counted, nothing else moves."""
+    return facts.session.model_copy(update={"version": facts.session.version + 1, "turn_count": facts.turn_number,
+                                            "updated_at": facts.now_iso, "last_activity_s": facts.now_s})
 
 
 def _scenario_state(before: ScenarioState | None, decision: ScenarioDecision,
@@ -82,10 +113,9 @@ def masking_values(result: FocalResult) -> dict[str, list[Any]]:
     return all_versions(after, result.data.known, result.data.replaced)
 
 
-def turn_record(result: FocalResult, *, ids: Mapping[str, str], agent_version: int, turn_number: int,
-                channel: str, message: str, reply: str, fields: Sequence[FieldDefinition],
-                now_iso: str) -> TurnRecord:
+def turn_record(result: FocalResult, facts: TurnFacts) -> TurnRecord:
     """The audit trail of one turn. Every text in it has PII values masked; no value is kept."""
+    fields = facts.fields
     known: Mapping[str, Any] = {**result.data.known, **{c.name: c.value for c in result.field_changes}}
     versions = masking_values(result)
 
@@ -102,10 +132,7 @@ def turn_record(result: FocalResult, *, ids: Mapping[str, str], agent_version: i
                   for item in result.retrieved.rules if item.item_id not in decisions]
     scenario = result.scenario
     return TurnRecord(
-        turn_id=ids["turn_id"], session_id=ids["session_id"], tenant_id=ids["tenant_id"],
-        agent_id=ids["agent_id"], interlocutor_id=ids["interlocutor_id"], agent_version=agent_version,
-        turn_number=turn_number, channel=channel, message=masked(message), reply=masked(reply),
-        outcome=outcome_of(result),
+        **_ids(facts), message=masked(facts.message), reply=masked(enforced.reply), outcome=outcome_of(result),
         attempts=[Attempt(reply=masked(attempt.reply), violations=list(attempt.violations),
                           not_applicable=list(attempt.not_applicable)) for attempt in enforced.attempts],
         tool_calls=[ToolCall(tool_id=outcome.tool_id, status=outcome.status, idempotency_key=outcome.idempotency_key,
@@ -123,5 +150,21 @@ def turn_record(result: FocalResult, *, ids: Mapping[str, str], agent_version: i
         prompt_tokens=result.prompt_tokens,
         completion_tokens=result.completion_tokens,
         timings_ms=dict(result.timings_ms),
-        created_at=now_iso,
+        created_at=facts.now_iso,
     )
+
+
+def plain_record(facts: TurnFacts, outcome: Outcome, *, kind: Literal["silent", "refused"], reply: str = "",
+                 fallback_reason: str = "") -> TurnRecord:
+    """The record of a turn FOCAL did not run: a silent one during a handoff, or one refused by a quota."""
+    message = mask_text(facts.message, facts.fields, facts.session.variables)
+    return TurnRecord(**_ids(facts), message=message, reply=reply, outcome=outcome, created_at=facts.now_iso,
+                      kind=kind, fallback_reason=fallback_reason)
+
+
+def _ids(facts: TurnFacts) -> dict[str, Any]:
+    session = facts.session
+    return {"turn_id": facts.turn_id, "session_id": session.session_id, "tenant_id": facts.published.tenant_id,
+            "agent_id": facts.published.agent_id, "interlocutor_id": session.interlocutor_id,
+            "agent_version": facts.published.version, "turn_number": facts.turn_number,
+            "channel": session.key.channel}

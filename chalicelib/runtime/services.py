@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_sqs import SQSClient
 
+    from chalicelib.domain.turn import TurnRecord
+    from chalicelib.focal.types import ToolRunner
     from chalicelib.stores.inbox import SessionInbox
 
 # RUCHE_MAX_BODY_BYTES when unset: under Lambda's 6 MB payload limit, so a 413 is ours, not a gateway error.
@@ -264,6 +266,19 @@ class Services:
             cassette=self.settings.cassette,
             tenant_id=tenant_id,
         )
+
+    def tools_for(self, config: Config) -> ToolRunner:
+        """The turn's tool runner: HTTP calls to the tools' endpoints, through the network guard."""
+        from chalicelib.focal.tools import http_tool_runner  # noqa: PLC0415 - with the pipeline, on first turn
+        from chalicelib.providers.tools_http import HttpToolClient  # noqa: PLC0415
+
+        return http_tool_runner(HttpToolClient(allow_private=config.network.allow_private))
+
+    def publish_turn_metrics(self, record: TurnRecord, latency_ms: float) -> None:
+        """A committed turn's CloudWatch metrics (EMF lines on stdout, runtime/metrics.py)."""
+        from chalicelib.runtime.metrics import publish_turn  # noqa: PLC0415 - loaded by turns only
+
+        publish_turn(record, latency_ms)
 
     def embedder_for(self, tenant_id: str, config: Config) -> EmbeddingProvider:
         """The embedder of a resolved config. Offline embedders are shared by the whole container."""

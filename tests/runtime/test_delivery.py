@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from chalicelib.domain.session import SessionKey
-from chalicelib.runtime.delivery import deliver_reply
+from chalicelib.runtime.delivery import ReplyRoute, deliver_reply
 from chalicelib.runtime.services import reset_services, services
 from tests.api.harness import Api, a_bundle
 from tests.support.chat_server import ChatServer
@@ -46,7 +46,7 @@ def test_a_turn_is_delivered_once_however_often_delivery_is_attempted(
     api, _, tenant_id, binding_id = bound
     twilio_api.answer({"sid": "SM1"}, status=201)
     reply_to = {"to": "+15550001", "from": "+15559990000"}
-    sent = [deliver_reply(api.services, binding_id, session_key(tenant_id), "turn_1", "Hello!", reply_to=reply_to)
+    sent = [deliver_reply(api.services, ReplyRoute(session_key(tenant_id), binding_id, reply_to), "turn_1", "Hello!")
             for _ in range(3)]
     assert sent == [True, False, False]
     assert len(twilio_api.requests) == 1
@@ -56,10 +56,10 @@ def test_a_reply_on_a_pulled_channel_or_a_removed_binding_is_not_sent(
         bound: tuple[Api, str, str, str], twilio_api: ChatServer) -> None:
     api, key, tenant_id, binding_id = bound
     webchat = session_key(tenant_id).model_copy(update={"channel": "webchat"})
-    assert deliver_reply(api.services, binding_id, webchat, "turn_2", "Hi", reply_to={}) is False
+    assert deliver_reply(api.services, ReplyRoute(webchat, binding_id), "turn_2", "Hi") is False
     assert api.call("DELETE", f"/v1/agents/support/channels/{binding_id}", key).status_code == 204
-    assert deliver_reply(api.services, binding_id, session_key(tenant_id), "turn_3", "Hi",
-                         reply_to={"to": "+15550001"}) is False
+    assert deliver_reply(api.services, ReplyRoute(session_key(tenant_id), binding_id, {"to": "+15550001"}),
+                         "turn_3", "Hi") is False
     assert twilio_api.requests == []
 
 
@@ -70,8 +70,8 @@ def test_a_provider_refusal_is_reported_to_the_tenant_as_a_delivery_failed_event
         "url": twilio_api.url + "/events", "events": ["delivery_failed"],
         "secret": "a-long-enough-signing-secret"}).status_code in (200, 201)
     twilio_api.answer({"code": 21211, "message": "invalid To"}, status=400)  # 4xx: no retry
-    sent = deliver_reply(api.services, binding_id, session_key(tenant_id), "turn_4", "Hello!",
-                         reply_to={"to": "+15550001", "from": "+15559990000"})
+    sent = deliver_reply(api.services, ReplyRoute(session_key(tenant_id), binding_id,
+                                                {"to": "+15550001", "from": "+15559990000"}), "turn_4", "Hello!")
     assert sent is False
     queued = api.services.sqs.receive_message(QueueUrl=api.services.settings.turn_queue_url,
                                               MaxNumberOfMessages=10)["Messages"]

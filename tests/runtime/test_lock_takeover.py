@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from chalicelib.runtime.gateway import LOCK_TTL_S
 from chalicelib.runtime.services import Services, reset_services, services
-from chalicelib.runtime.turns import LOCK_TTL_S, TurnInput, TurnResult, run_sync
+from chalicelib.runtime.turns import TurnInput, TurnResult, run_sync
 from chalicelib.stores.locks import DynamoSessionLock
 from tests.api.harness import Api, error_of
 from tests.runtime.test_turns_end_to_end import AGENT, returns_agent, understood

@@ -49,8 +49,8 @@ class Queue:
         message_id = f"SM{self._sent:06d}"
         received_at = at or time.time()
         svc.inbox.append(key, message_id, text, received_at)
-        send_record(svc, key, message_id=message_id, text=text, received_at=received_at,
-                    session_id=session.session_id)
+        send_record(svc, TurnMessage.of(key, message_id=message_id, text=text, received_at=received_at,
+                                        session_id=session.session_id))
         return session.session_id
 
     def drain(self, rounds: int = 60) -> None:
