@@ -29,7 +29,7 @@ from chalicelib.runtime.faults import fault_point
 from chalicelib.runtime.gateway import Inbound, LoadedTurn
 from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.quota import announce, breach_of, quota_reply
-from chalicelib.runtime.records import TurnFacts, bumped_session, next_session, outcome_of, plain_record, turn_record
+from chalicelib.runtime.records import TurnFacts, bumped_session, next_session, plain_record, turn_record
 from chalicelib.runtime.services import Services
 
 # Tools must finish well inside the Lambda timeout, leaving room for generation and enforcement.
@@ -144,7 +144,7 @@ class _Conclusion:
         """FOCAL's reply, enforced."""
         record, reply = turn_record(result, self.facts), result.enforced.reply
         heads = {name: value.version for name, value in data.fields.items()}
-        done = self._commit(next_session(result, self.facts), record, reply, outcome_of(result),
+        done = self._commit(next_session(result, self.facts), record, reply,
                             field_changes=list(result.field_changes), heads=heads)
         emit_turn_events(self.svc, record)  # after the commit: only a committed turn is announced
         logger.info("turn committed", extra={
@@ -156,9 +156,8 @@ class _Conclusion:
 
     def silent(self) -> TurnDone:
         """During a handoff the agent stays silent: the message is kept in the transcript for the human."""
-        outcome = Outcome(handoff=True)
-        done = self._commit(bumped_session(self.facts), plain_record(self.facts, outcome, kind="silent"), None,
-                            outcome)
+        record = plain_record(self.facts, Outcome(handoff=True), kind="silent")
+        done = self._commit(bumped_session(self.facts), record, None)
         logger.info("turn received during handoff: agent silent")
         return done
 
@@ -168,12 +167,12 @@ class _Conclusion:
         reply = "" if self.turn.session.key.channel == "api" else quota_reply(self.turn.published)
         outcome = Outcome(fallback_used=bool(reply))
         record = plain_record(self.facts, outcome, kind="refused", reply=reply, fallback_reason="quota_exceeded")
-        done = self._commit(bumped_session(self.facts), record, reply or None, outcome)
+        done = self._commit(bumped_session(self.facts), record, reply or None)
         logger.warning("turn refused: monthly quota reached", extra={"limit": breach.limit, "quota": breach.quota})
         announce(self.svc, self.turn.published.tenant_id, breach)
         return replace(done, refused=breach)
 
-    def _commit(self, after: Session, record: TurnRecord, reply: str | None, outcome: Outcome, *,
+    def _commit(self, after: Session, record: TurnRecord, reply: str | None, *,
                 field_changes: list[FieldChange] | None = None, heads: dict[str, int] | None = None) -> TurnDone:
         stamp = self.facts.now_iso
         transcript = [TranscriptMessage(message_id=message.message_id, role="user", text=message.text,
@@ -186,5 +185,5 @@ class _Conclusion:
             answered=self.inbound.answered, fence=self.fence,
         ))
         fault_point("after_commit")
-        return TurnDone(turn_id=self.inbound.turn_id, session=after, reply=reply, outcome=outcome, record=record,
+        return TurnDone(turn_id=self.inbound.turn_id, session=after, reply=reply, outcome=record.outcome, record=record,
                         message_ids=tuple(message.message_id for message in self.inbound.messages))
