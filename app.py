@@ -27,9 +27,18 @@ from chalicelib.api.http import (
 )
 from chalicelib.api.models import AgentVersion, InterlocutorPatch, QueuedTurn, RollbackRequest, TurnReply, TurnRequest
 from chalicelib.api.openapi import document
-from chalicelib.api.pagination import paginate
+from chalicelib.api.views import (
+    AgentPage,
+    AgentSource,
+    InterlocutorView,
+    ReplayAnswer,
+    ResolvedConfigView,
+    SessionStatusView,
+    VersionPage,
+)
 from chalicelib.api.webchat_page import render as render_webchat_page
 from chalicelib.runtime import agents, dead_letters, idempotency, ingest, interlocutors, lifecycle, turns, worker
+from chalicelib.runtime.agents import AgentRef, ItemRef, TurnPosition
 from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
@@ -67,7 +76,7 @@ def delete_tenant(tenant_id: str) -> Response:
 
 @route("/v1/dead-letters/replay", "POST")
 def replay_dead_letters() -> Response:
-    return json_response(dead_letters.replay_dead_letters(services()).to_json())
+    return json_response(ReplayAnswer.of(dead_letters.replay_dead_letters(services())))
 
 
 @route("/v1/config", "PUT")
@@ -88,8 +97,7 @@ def create_key() -> Response:
 
 @route("/v1/keys", "GET")
 def list_keys() -> Response:
-    keys, cursor = paginate(admin.list_keys(services(), tenant()), page_of(_request()))
-    return json_response({"keys": keys, "next_cursor": cursor})
+    return json_response(admin.list_keys(services(), tenant(), page_of(_request())))
 
 
 @route("/v1/keys/{key_id}", "DELETE")
@@ -108,15 +116,14 @@ def put_secret(name: str) -> Response:
 # --- agents ---------------------------------------------------------------------------------------
 @route("/v1/agents", "GET")
 def list_agents() -> Response:
-    found, cursor = paginate(agents.list_agents(services(), tenant()), page_of(_request()))
-    return json_response({"agents": found, "next_cursor": cursor})
+    return json_response(AgentPage.of(agents.list_agents(services(), tenant()), page_of(_request())))
 
 
 @route(AGENT, "PUT")
 def put_agent(agent_id: str) -> Response:
-    tenant_id = tenant()
+    agent = AgentRef(tenant(), agent_id)
     version = agents.publish(
-        services(), tenant_id, agent_id, body_of(_request()), _request().headers.get("if-match"),
+        services(), agent, body_of(_request()), if_match=_request().headers.get("if-match"),
         source=yaml_source_of(_request()),
     )
     return _agent_version(agent_id, version)
@@ -128,9 +135,9 @@ def get_agent(agent_id: str) -> Response:
     published = agents.load(
         services(), tenant_id, agent_id, agents.parse_version(query_of(_request(), "version"))
     )
-    document = (agents.source_document(published) if query_of(_request(), "format") == "source"
-                else published.bundle.to_document())
-    return json_response(document, headers={"ETag": f'"{published.version}"'})
+    answer = (AgentSource.of(published, agents.source_text(published)) if query_of(_request(), "format") == "source"
+              else published.bundle.to_document())
+    return json_response(answer, headers={"ETag": f'"{published.version}"'})
 
 
 @route(AGENT, "DELETE")
@@ -141,10 +148,7 @@ def delete_agent(agent_id: str) -> Response:
 
 @route(f"{AGENT}/versions", "GET")
 def agent_versions(agent_id: str) -> Response:
-    found, cursor = paginate(
-        agents.versions(services(), tenant(), agent_id), page_of(_request())
-    )
-    return json_response({"versions": found, "next_cursor": cursor})
+    return json_response(VersionPage.of(agents.versions(services(), tenant(), agent_id), page_of(_request())))
 
 
 @route(f"{AGENT}/rollback", "POST")
@@ -159,9 +163,9 @@ def rollback_agent(agent_id: str) -> Response:
 
 @route(AGENT + "/{kind}/{item_id}", "PUT")
 def put_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
-    tenant_id, body = tenant(), body_of(_request())
+    agent, body = AgentRef(tenant(), agent_id), body_of(_request())
     if_match = _request().headers.get("if-match")
-    version = agents.put_item(services(), tenant_id, agent_id, kind, item_id, item=body, if_match=if_match)
+    version = agents.put_item(services(), agent, ItemRef(kind, item_id), item=body, if_match=if_match)
     return _agent_version(agent_id, version)
 
 
@@ -172,9 +176,9 @@ def get_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
 
 @route(AGENT + "/{kind}/{item_id}", "DELETE")
 def delete_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
-    tenant_id = tenant()
+    agent = AgentRef(tenant(), agent_id)
     version = agents.delete_item(
-        services(), tenant_id, agent_id, kind, item_id, if_match=_request().headers.get("if-match")
+        services(), agent, ItemRef(kind, item_id), if_match=_request().headers.get("if-match")
     )
     return _agent_version(agent_id, version)
 
@@ -182,20 +186,17 @@ def delete_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
 @route(f"{AGENT}/config/resolved", "GET")
 def resolved_config(agent_id: str) -> Response:
     request = _request()
-    resolved = agents.resolved_config(
-        services(),
-        tenant(),
-        agent_id,
+    position = TurnPosition(
         channel=query_of(request, "channel"),
         scenario_id=query_of(request, "scenario"),
         step_id=query_of(request, "step"),
     )
-    return json_response(resolved.to_json())
+    resolved = agents.resolved_config(services(), AgentRef(tenant(), agent_id), position)
+    return json_response(ResolvedConfigView.of(resolved))
 
 
 def _agent_version(agent_id: str, version: int) -> Response:
-    return json_response(AgentVersion(agent_id=agent_id, version=version).model_dump(mode="json"),
-                         headers={"ETag": f'"{version}"'})
+    return json_response(AgentVersion(agent_id=agent_id, version=version), headers={"ETag": f'"{version}"'})
 
 
 # --- usage and insights ----------------------------------------------------------------------------
@@ -232,32 +233,30 @@ def create_binding(agent_id: str) -> Response:
 @route(f"{AGENT}/channels", "GET")
 def list_bindings(agent_id: str) -> Response:
     request = _request()
-    found = channels.list_bindings(services(), tenant(), agent_id, base_url_of(request))
-    page, cursor = paginate(found, page_of(request))
-    return json_response({"channels": page, "next_cursor": cursor})
+    return json_response(
+        channels.list_bindings(services(), tenant(), agent_id, base=base_url_of(request), page=page_of(request))
+    )
 
 
 @route(AGENT + "/channels/{binding_id}", "PUT")
 def update_binding(agent_id: str, binding_id: str) -> Response:
     request = _request()
-    tenant_id = tenant()
+    binding = channels.BindingRef(tenant(), agent_id, binding_id)
     body = model_of(request, channels.BindingUpdate)
-    return json_response(
-        channels.update(services(), tenant_id, agent_id, binding_id, body, base=base_url_of(request))
-    )
+    return json_response(channels.update(services(), binding, body, base=base_url_of(request)))
 
 
 @route(AGENT + "/channels/{binding_id}", "GET")
 def get_binding(agent_id: str, binding_id: str) -> Response:
     request = _request()
     return json_response(
-        channels.get(services(), tenant(), agent_id, binding_id, base_url_of(request))
+        channels.get(services(), channels.BindingRef(tenant(), agent_id, binding_id), base_url_of(request))
     )
 
 
 @route(AGENT + "/channels/{binding_id}", "DELETE")
 def delete_binding(agent_id: str, binding_id: str) -> Response:
-    channels.delete(services(), tenant(), agent_id, binding_id)
+    channels.delete(services(), channels.BindingRef(tenant(), agent_id, binding_id))
     return json_response(None, 204)
 
 
@@ -267,17 +266,17 @@ def get_interlocutor(agent_id: str, interlocutor_id: str) -> Response:
     request = _request()
     history = (query_of(request, "history") or "").lower() in {"true", "1", "yes"}
     page = page_of(request)
-    view = interlocutors.get(services(), tenant(), agent_id, interlocutor_id, history=history)
-    if history:  # the value history is the one list of this view: ?limit= and next_cursor page it
-        view["history"], view["next_cursor"] = paginate(view["history"], page)
-    return json_response(view)
+    read = interlocutors.get(services(), tenant(), agent_id, interlocutor_id, history=history)
+    return json_response(InterlocutorView.of(read, page))
 
 
 @route(AGENT + "/interlocutors/{interlocutor_id}", "PATCH")
 def patch_interlocutor(agent_id: str, interlocutor_id: str) -> Response:
     tenant_id = tenant()
     body = model_of(_request(), InterlocutorPatch)
-    return json_response(interlocutors.patch(services(), tenant_id, agent_id, interlocutor_id, body.fields))
+    return json_response(
+        InterlocutorView.of(interlocutors.patch(services(), tenant_id, agent_id, interlocutor_id, body.fields))
+    )
 
 
 @route(AGENT + "/interlocutors/{interlocutor_id}", "DELETE")
@@ -294,9 +293,9 @@ def post_turn(agent_id: str) -> Response:
     turn = model_of(request, TurnRequest).to_input()
     if parse_flag(query_of(request, "async"), "async"):
         queued = turns.enqueue(services(), tenant_id, agent_id, turn)
-        return json_response(QueuedTurn.of(queued).model_dump(mode="json"), 202)
+        return json_response(QueuedTurn.of(queued), 202)
     result = idempotency.run_sync_once(services(), tenant_id, agent_id, turn, request.headers.get("idempotency-key"))
-    return json_response(TurnReply.of(result).model_dump(mode="json"))
+    return json_response(TurnReply.of(result))
 
 
 @route(f"{AGENT}/sessions", "GET")
@@ -310,7 +309,7 @@ def list_sessions(agent_id: str) -> Response:
 def session_turns(agent_id: str, session_id: str) -> Response:
     request = _request()
     return json_response(
-        sessions.turns(services(), tenant(), agent_id, session_id, page_of(request))
+        sessions.turns(services(), sessions.SessionRef(tenant(), agent_id, session_id), page_of(request))
     )
 
 
@@ -318,19 +317,18 @@ def session_turns(agent_id: str, session_id: str) -> Response:
 def session_messages(agent_id: str, session_id: str) -> Response:
     request = _request()
     after = query_of(request, "after")
-    return json_response(
-        sessions.messages(services(), tenant(), agent_id, session_id, after, page=page_of(request))
-    )
+    session = sessions.SessionRef(tenant(), agent_id, session_id)
+    return json_response(sessions.messages(services(), session, after, page_of(request)))
 
 
 @route(AGENT + "/sessions/{session_id}/resume", "POST")
 def resume_session(agent_id: str, session_id: str) -> Response:
-    return json_response(lifecycle.resume(services(), tenant(), agent_id, session_id))
+    return json_response(SessionStatusView.of(lifecycle.resume(services(), tenant(), agent_id, session_id)))
 
 
 @route(AGENT + "/sessions/{session_id}/end", "POST")
 def end_session(agent_id: str, session_id: str) -> Response:
-    return json_response(lifecycle.end(services(), tenant(), agent_id, session_id))
+    return json_response(SessionStatusView.of(lifecycle.end(services(), tenant(), agent_id, session_id)))
 
 
 # --- outbound event endpoints ---------------------------------------------------------------------
@@ -339,9 +337,7 @@ EVENT_ENDPOINT = "/v1/event-endpoints/{endpoint_id}"
 
 @route("/v1/event-endpoints", "GET")
 def list_event_endpoints() -> Response:
-    request = _request()
-    found, cursor = paginate(event_endpoints.list_endpoints(services(), tenant()), page_of(request))
-    return json_response({"event_endpoints": found, "next_cursor": cursor})
+    return json_response(event_endpoints.list_endpoints(services(), tenant(), page_of(_request())))
 
 
 @route(EVENT_ENDPOINT, "PUT")

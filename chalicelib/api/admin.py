@@ -7,6 +7,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.auth import KEY_CACHE
+from chalicelib.api.pagination import PageRequest
+from chalicelib.api.views import KeyCreated, KeyPage, TenantCreated
 from chalicelib.config.ceilings import ceiling_problems
 from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.domain.config import Layer, validate_layer
@@ -31,13 +33,13 @@ class SecretPut(BaseModel):
     value: str = Field(min_length=1, max_length=4096, repr=False)
 
 
-def create_tenant(services: Services, body: TenantCreate) -> dict[str, str]:
-    """A new tenant and its first API key (shown once): {"tenant_id", "api_key"}."""
+def create_tenant(services: Services, body: TenantCreate) -> TenantCreated:
+    """A new tenant and its first API key (shown once)."""
     tenant_id = new_id("ten")
     services.tenants.create(Tenant(tenant_id=tenant_id, name=body.name, created_at=now_iso()))
     secret, api_key = issue_api_key(tenant_id)
     services.tenants.add_key(api_key)
-    return {"tenant_id": tenant_id, "api_key": secret, "key_id": api_key.key_id}
+    return TenantCreated(tenant_id=tenant_id, api_key=secret, key_id=api_key.key_id)
 
 
 def delete_tenant(services: Services, tenant_id: str) -> None:
@@ -81,18 +83,15 @@ def get_config(services: Services, tenant_id: str) -> dict[str, Any]:
     return services.config_store.get_tenant_layer(tenant_id)
 
 
-def create_key(services: Services, tenant_id: str) -> dict[str, str]:
+def create_key(services: Services, tenant_id: str) -> KeyCreated:
     """A new key for the caller's tenant (the secret is shown once)."""
     secret, api_key = issue_api_key(tenant_id)
     services.tenants.add_key(api_key)
-    return {"key_id": api_key.key_id, "api_key": secret, "created_at": api_key.created_at}
+    return KeyCreated(key_id=api_key.key_id, api_key=secret, created_at=api_key.created_at)
 
 
-def list_keys(services: Services, tenant_id: str) -> list[dict[str, Any]]:
-    return [
-        {"key_id": key.key_id, "created_at": key.created_at, "revoked": key.revoked}
-        for key in services.tenants.list_keys(tenant_id)
-    ]
+def list_keys(services: Services, tenant_id: str, page: PageRequest) -> KeyPage:
+    return KeyPage.of(services.tenants.list_keys(tenant_id), page)
 
 
 def revoke_key(services: Services, tenant_id: str, key_id: str) -> None:

@@ -7,11 +7,14 @@ of one tenant. Another tenant's binding, or one of another agent, answers 404.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from chalicelib.api.page_security import origin_problem
+from chalicelib.api.pagination import PageRequest, paginate
+from chalicelib.api.views import BindingCreated, BindingPage, BindingView
 from chalicelib.api.webchat_page import EMBED_ORIGINS
 from chalicelib.channels.whatsapp import API_VERSION
 from chalicelib.domain.channel import REQUIRED_SECRETS, ChannelBinding, ChannelName
@@ -45,6 +48,15 @@ class BindingUpdate(BaseModel):
     config: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BindingRef:
+    """The binding a route names, with the tenant and agent it must belong to (else 404)."""
+
+    tenant_id: str
+    agent_id: str
+    binding_id: str
+
+
 def base_url(headers: Mapping[str, str], context: Mapping[str, Any]) -> str:
     """The public base URL of this API, from the request: scheme, host and (on API Gateway) stage."""
     host = headers.get("host") or headers.get("Host") or "localhost"
@@ -60,8 +72,8 @@ def webhook_url(base: str, binding: ChannelBinding) -> str:
 
 def create(
     services: Services, tenant_id: str, agent_id: str, body: BindingCreate, base: str
-) -> dict[str, str]:
-    """Store a new binding; {"binding_id", "webhook_url"}. Raises InvalidInput, NotFound (agent)."""
+) -> BindingCreated:
+    """Store a new binding. Raises InvalidInput, NotFound (agent)."""
     load(services, tenant_id, agent_id)
     binding = ChannelBinding(
         binding_id=new_id("bnd"),
@@ -76,14 +88,12 @@ def create(
     _check(services, binding)
     services.bindings.put(binding)
     forget_binding(binding.binding_id)
-    return {"binding_id": binding.binding_id, "webhook_url": webhook_url(base, binding)}
+    return BindingCreated(binding_id=binding.binding_id, webhook_url=webhook_url(base, binding))
 
 
-def update(
-    services: Services, tenant_id: str, agent_id: str, binding_id: str, body: BindingUpdate, *, base: str
-) -> dict[str, Any]:
+def update(services: Services, ref: BindingRef, body: BindingUpdate, *, base: str) -> BindingView:
     """Change a binding's secrets, api_base_url or config; returns its public view."""
-    current = _owned(services, tenant_id, agent_id, binding_id)
+    current = _owned(services, ref)
     if body.channel is not None and body.channel is not current.channel:
         raise InvalidInput.at("channel", "a binding's channel cannot change (create a new binding)")
     changes: dict[str, Any] = {"secrets": {**current.secrets, **body.secrets}}
@@ -98,31 +108,31 @@ def update(
     return view(binding, base)
 
 
-def get(services: Services, tenant_id: str, agent_id: str, binding_id: str, base: str) -> dict[str, Any]:
-    return view(_owned(services, tenant_id, agent_id, binding_id), base)
+def get(services: Services, ref: BindingRef, base: str) -> BindingView:
+    return view(_owned(services, ref), base)
 
 
-def list_bindings(services: Services, tenant_id: str, agent_id: str, base: str) -> list[dict[str, Any]]:
+def list_bindings(services: Services, tenant_id: str, agent_id: str, *, base: str, page: PageRequest) -> BindingPage:
     load(services, tenant_id, agent_id)
-    return [view(binding, base) for binding in services.bindings.list(tenant_id, agent_id)]
+    found, cursor = paginate(services.bindings.list(tenant_id, agent_id), page)
+    return BindingPage(channels=[view(binding, base) for binding in found], next_cursor=cursor)
 
 
-def delete(services: Services, tenant_id: str, agent_id: str, binding_id: str) -> None:
-    _owned(services, tenant_id, agent_id, binding_id)
-    forget_binding(binding_id)
-    if not services.bindings.delete(tenant_id, binding_id):
-        raise NotFound("no such channel binding", binding_id=binding_id)
+def delete(services: Services, ref: BindingRef) -> None:
+    _owned(services, ref)
+    forget_binding(ref.binding_id)
+    if not services.bindings.delete(ref.tenant_id, ref.binding_id):
+        raise NotFound("no such channel binding", binding_id=ref.binding_id)
 
 
-def view(binding: ChannelBinding, base: str) -> dict[str, Any]:
-    """What a GET shows: never the secrets' values, only their names."""
-    return {**binding.public_view(), "webhook_url": webhook_url(base, binding)}
+def view(binding: ChannelBinding, base: str) -> BindingView:
+    return BindingView.of(binding, webhook_url(base, binding))
 
 
-def _owned(services: Services, tenant_id: str, agent_id: str, binding_id: str) -> ChannelBinding:
-    binding = services.bindings.get(binding_id)
-    if binding is None or binding.tenant_id != tenant_id or binding.agent_id != agent_id:
-        raise NotFound("no such channel binding", binding_id=binding_id)
+def _owned(services: Services, ref: BindingRef) -> ChannelBinding:
+    binding = services.bindings.get(ref.binding_id)
+    if binding is None or binding.tenant_id != ref.tenant_id or binding.agent_id != ref.agent_id:
+        raise NotFound("no such channel binding", binding_id=ref.binding_id)
     return binding
 
 

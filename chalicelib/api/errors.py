@@ -13,6 +13,7 @@ from typing import Any, ParamSpec
 
 from aws_lambda_powertools import Logger
 from chalice.app import Response
+from pydantic import BaseModel
 
 from chalicelib.domain import errors
 from chalicelib.providers.llm import ProviderError
@@ -112,7 +113,10 @@ def envelope_chalice_errors(request: Any, get_response: Callable[[Any], Response
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response; status 204 sends no body."""
+    """A JSON response; status 204 sends no body. A view (a pydantic model) is sent as its JSON
+    dump, its fields in declaration order."""
+    if isinstance(body, BaseModel):
+        body = body.model_dump(mode="json")
     all_headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **(headers or {})}
     if status == 204:
         return Response(body="", status_code=204, headers={**(headers or {})})

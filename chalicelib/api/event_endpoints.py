@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from chalicelib.api.body import parse_model
+from chalicelib.api.pagination import PageRequest
+from chalicelib.api.views import EventEndpointPage, EventEndpointView
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.event import EventEndpoint, EventType
 from chalicelib.domain.ids import is_valid_id, now_iso
@@ -50,7 +50,7 @@ def parse_put(svc: Services, document: object) -> EventEndpointPut:
     return body
 
 
-def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut) -> dict[str, Any]:
+def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut) -> EventEndpointView:
     """Create or replace the endpoint; its public view. Raises InvalidInput (bad id, URL refused by
     the network guard at path `url`)."""
     if not is_valid_id(endpoint_id):
@@ -64,19 +64,19 @@ def put(svc: Services, tenant_id: str, endpoint_id: str, body: EventEndpointPut)
                              updated_at=stamp)
     store.put(endpoint)
     ENDPOINTS.forget(tenant_id)  # this container emits to the new endpoint at once
-    return endpoint.public_view()
+    return EventEndpointView.of(endpoint)
 
 
-def get(svc: Services, tenant_id: str, endpoint_id: str) -> dict[str, Any]:
+def get(svc: Services, tenant_id: str, endpoint_id: str) -> EventEndpointView:
     """The endpoint without its secret, with `last_failure`. Raises NotFound."""
     endpoint = svc.event_endpoints.get(tenant_id, endpoint_id)
     if endpoint is None:
         raise NotFound("no such event endpoint", endpoint_id=endpoint_id)
-    return endpoint.public_view()
+    return EventEndpointView.of(endpoint)
 
 
-def list_endpoints(svc: Services, tenant_id: str) -> list[dict[str, Any]]:
-    return [endpoint.public_view() for endpoint in svc.event_endpoints.list(tenant_id)]
+def list_endpoints(svc: Services, tenant_id: str, page: PageRequest) -> EventEndpointPage:
+    return EventEndpointPage.of(svc.event_endpoints.list(tenant_id), page)
 
 
 def delete(svc: Services, tenant_id: str, endpoint_id: str) -> None:

@@ -4,7 +4,8 @@ The HTTP shapes live here, at the edge: handlers validate a body into one of the
 gateway (chalicelib/runtime) with plain domain values, and answer with a view built from what it
 returns. The gateway never sees these classes (an import-linter contract), so the queue worker and
 the webhooks share its functions without depending on HTTP. The admin, channel and event-endpoint
-bodies live with their own handlers (api/admin.py, api/channels.py, api/event_endpoints.py).
+bodies live with their own handlers (api/admin.py, api/channels.py, api/event_endpoints.py); the
+answers of those routes, and of the session, interlocutor and list routes, are in api/views.py.
 """
 
 from __future__ import annotations

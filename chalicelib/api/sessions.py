@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
 from chalicelib.api.pagination import MAX_LIMIT, PageRequest, paginate
+from chalicelib.api.views import MessagePage, SessionPage, TurnPage
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.session import Session
 from chalicelib.runtime.services import Services
 from chalicelib.stores.ports import SessionFilter
 
 
+@dataclass(frozen=True, slots=True)
+class SessionRef:
+    """The session a route names, with the tenant and agent it must belong to (else 404)."""
+
+    tenant_id: str
+    agent_id: str
+    session_id: str
+
+
 def list_sessions(services: Services, tenant_id: str, agent_id: str, page: PageRequest,
-                  where: SessionFilter) -> dict[str, Any]:
-    """{"sessions": [summary, ...] newest first, "next_cursor"}: one Query of the session index.
+                  where: SessionFilter) -> SessionPage:
+    """The agent's sessions newest first: one Query of the session index.
 
     An agent id the tenant never used (or deleted) lists what its index holds: the sessions of a
     deleted agent stay readable, like their turn records.
     """
     found = services.session_index.list(tenant_id, agent_id, limit=page.limit, cursor=page.cursor, where=where)
-    return {"sessions": [summary.to_json() for summary in found.items], "next_cursor": found.next_cursor}
+    return SessionPage.of(found.items, found.next_cursor)
 
 
 def session_filter(query: Mapping[str, str] | None) -> SessionFilter:
@@ -38,40 +48,26 @@ def session_filter(query: Mapping[str, str] | None) -> SessionFilter:
     return SessionFilter(fallback=flag("fallback"), handoff=flag("handoff"), scenario=query.get("scenario") or None)
 
 
-def turns(
-    services: Services, tenant_id: str, agent_id: str, session_id: str, page: PageRequest
-) -> dict[str, Any]:
-    """{"turns": [turn record, ...] newest last, "next_cursor"}. Raises NotFound."""
-    _owned(services, tenant_id, agent_id, session_id)
-    found = services.sessions.turns(tenant_id, session_id, limit=page.limit, cursor=page.cursor)
-    return {"turns": [record.public_view() for record in found.items], "next_cursor": found.next_cursor}
+def turns(services: Services, ref: SessionRef, page: PageRequest) -> TurnPage:
+    """The turn records, newest last. Raises NotFound."""
+    _owned(services, ref)
+    found = services.sessions.turns(ref.tenant_id, ref.session_id, limit=page.limit, cursor=page.cursor)
+    return TurnPage(turns=found.items, next_cursor=found.next_cursor)
 
 
 def messages(
-    services: Services, tenant_id: str, agent_id: str, session_id: str, after: str | None,
-    *, page: PageRequest | None = None,
-) -> dict[str, Any]:
-    """{"messages": [{message_id, role, text, created_at}], "next_cursor"} oldest first, after
-    `after` if given; `page` (?limit=, ?cursor=) pages what follows `after`."""
-    _owned(services, tenant_id, agent_id, session_id)
-    found = services.sessions.messages(tenant_id, session_id, after=after or None)
+    services: Services, ref: SessionRef, after: str | None, page: PageRequest | None = None
+) -> MessagePage:
+    """The transcript oldest first, after `after` if given; `page` (?limit=, ?cursor=) pages what
+    follows `after`. Raises NotFound."""
+    _owned(services, ref)
+    found = services.sessions.messages(ref.tenant_id, ref.session_id, after=after or None)
     found, next_cursor = paginate(found, page or PageRequest(limit=MAX_LIMIT, cursor=None))
-    return {
-        "next_cursor": next_cursor,
-        "messages": [
-            {
-                "message_id": message.message_id,
-                "role": message.role,
-                "text": message.text,
-                "created_at": message.created_at,
-            }
-            for message in found
-        ]
-    }
+    return MessagePage.of(found, next_cursor)
 
 
-def _owned(services: Services, tenant_id: str, agent_id: str, session_id: str) -> Session:
-    session = services.sessions.get(tenant_id, session_id)
-    if session is None or session.key.agent_id != agent_id:
-        raise NotFound("no such session", session_id=session_id)
+def _owned(services: Services, ref: SessionRef) -> Session:
+    session = services.sessions.get(ref.tenant_id, ref.session_id)
+    if session is None or session.key.agent_id != ref.agent_id:
+        raise NotFound("no such session", session_id=ref.session_id)
     return session

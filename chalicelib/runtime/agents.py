@@ -8,8 +8,8 @@ written when any of those fails.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, TypedDict
 
 from chalicelib.config.key_policy import platform_key_problems
 from chalicelib.config.resolver import ResolvedConfig, resolve
@@ -33,6 +33,39 @@ ITEM_KINDS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class AgentRef:
+    """An agent of a tenant: the two ids every change to an agent travels with."""
+
+    tenant_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """One item of an agent's bundle: its kind (a key of ITEM_KINDS, checked on use) and its id."""
+
+    kind: str
+    item_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPosition:
+    """Where in a conversation a turn would run; None: not on a channel, scenario or step."""
+
+    channel: str | None = None
+    scenario_id: str | None = None
+    step_id: str | None = None
+
+
+class AgentHead(TypedDict):
+    """An agent and its latest version (api/views.py AgentSummary is its answer). A TypedDict: the
+    pair is already the listing's shape, and it compares equal to the plain mapping callers expect."""
+
+    agent_id: str
+    version: int
+
+
 def parse_if_match(value: str | None) -> int | None:
     """`If-Match: 3` (or `"3"`, `W/"3"`) as 3; None when absent or `*`. Raises InvalidInput otherwise."""
     if value is None or value.strip() in {"", "*"}:
@@ -52,30 +85,29 @@ def parse_version(value: str | None, path: str = "version") -> int | None:
 
 
 def publish(
-    services: Services, tenant_id: str, agent_id: str, document: object, if_match: str | None = None,
-    *, source: str | None = None,
+    services: Services, agent: AgentRef, document: object, *, if_match: str | None = None, source: str | None = None,
 ) -> int:
     """Validate and publish `document` as the agent's next version; return the version number.
     `source`: the YAML text `document` was read from, kept so a pull returns it as written.
 
     Raises InvalidInput (every problem with its path), Conflict when If-Match is stale.
     """
-    if not is_valid_id(agent_id):
+    if not is_valid_id(agent.agent_id):
         raise InvalidInput.at(
             "agent_id", "letters, digits, _ . - (at most 64, starting with a letter or digit)"
         )
     expected = parse_if_match(if_match)
     bundle = parse_bundle(document)
-    return _publish_bundle(services, tenant_id, agent_id, bundle, expected, source=source)
+    return _publish_bundle(services, agent, bundle, expected, source=source)
 
 
 def _publish_bundle(
-    services: Services, tenant_id: str, agent_id: str, bundle: AgentBundle, expected_version: int | None,
+    services: Services, agent: AgentRef, bundle: AgentBundle, expected_version: int | None,
     *, source: str | None = None,
 ) -> int:
     check_network(bundle, allow_private=services.platform_config.network.allow_private,
                   platform=services.platform_config)
-    tenant_layer = services.config_store.get_tenant_layer(tenant_id)
+    tenant_layer = services.config_store.get_tenant_layer(agent.tenant_id)
     config = resolve(
         [
             (Layer.PLATFORM, services.resolver.platform),
@@ -83,13 +115,13 @@ def _publish_bundle(
             (Layer.AGENT, bundle.agent.config),
         ]
     ).config
-    embedder = services.embedder_for(tenant_id, config)
+    embedder = services.embedder_for(agent.tenant_id, config)
     from chalicelib.focal.index import embed_bundle  # noqa: PLC0415 - numpy, on the publish path only
 
     vectors = embed_bundle(bundle, embedder)
     return services.bundles.publish(
-        tenant_id,
-        agent_id,
+        agent.tenant_id,
+        agent.agent_id,
         bundle,
         vectors=vectors,
         embedding_model=embedder.model,
@@ -98,15 +130,14 @@ def _publish_bundle(
     )
 
 
-def source_document(published: PublishedBundle) -> dict[str, Any]:
-    """`GET /v1/agents/{id}?format=source`: the bundle as it was published, comments included; a
-    version published as JSON (or item by item) comes back as canonical YAML of the bundle."""
-    text = published.source
-    if text is None:
-        import yaml  # noqa: PLC0415 - only this read needs it
+def source_text(published: PublishedBundle) -> str:
+    """The YAML of `GET /v1/agents/{id}?format=source`: the bundle as it was published, comments
+    included; a version published as JSON (or item by item) comes back as canonical YAML of the bundle."""
+    if published.source is not None:
+        return published.source
+    import yaml  # noqa: PLC0415 - only this read needs it
 
-        text = yaml.safe_dump(published.bundle.to_document(), sort_keys=False, allow_unicode=True, width=100)
-    return {"agent_id": published.agent_id, "version": published.version, "format": "yaml", "text": text}
+    return yaml.safe_dump(published.bundle.to_document(), sort_keys=False, allow_unicode=True, width=100)
 
 
 def check_network(bundle: AgentBundle, *, allow_private: bool, platform: Config | None = None) -> None:
@@ -161,12 +192,12 @@ def load(services: Services, tenant_id: str, agent_id: str, version: int | None 
     return published
 
 
-def versions(services: Services, tenant_id: str, agent_id: str) -> list[dict[str, Any]]:
+def versions(services: Services, tenant_id: str, agent_id: str) -> list[VersionInfo]:
     """The history, oldest first. Raises NotFound for an unknown agent."""
     found: list[VersionInfo] = services.bundles.versions(tenant_id, agent_id)
     if not found:
         raise NotFound("no such agent", agent_id=agent_id)
-    return [asdict(info) for info in sorted(found, key=lambda info: info.version)]
+    return sorted(found, key=lambda info: info.version)
 
 
 def rollback(
@@ -201,9 +232,9 @@ def delete(services: Services, tenant_id: str, agent_id: str) -> None:
         services.bindings.delete(tenant_id, binding.binding_id)
 
 
-def list_agents(services: Services, tenant_id: str) -> list[dict[str, Any]]:
+def list_agents(services: Services, tenant_id: str) -> list[AgentHead]:
     return [
-        {"agent_id": agent_id, "version": version}
+        AgentHead(agent_id=agent_id, version=version)
         for agent_id, version in sorted(services.bundles.list_agents(tenant_id))
     ]
 
@@ -226,26 +257,19 @@ def get_item(services: Services, tenant_id: str, agent_id: str, kind: str, item_
 
 
 def put_item(
-    services: Services,
-    tenant_id: str,
-    agent_id: str,
-    kind: str,
-    item_id: str,
-    *,
-    item: object,
-    if_match: str | None = None,
+    services: Services, agent: AgentRef, ref: ItemRef, *, item: object, if_match: str | None = None
 ) -> int:
     """Create or replace one item (by id) in the latest bundle and publish; return the new version.
 
     The body's id, when given, must equal the path's. Problems are reported with their path in the
     whole bundle (`rules[3].templates[0]`). Raises NotFound, InvalidInput, Conflict.
     """
-    id_key = _kind(kind)
+    id_key, kind, item_id = _kind(ref.kind), ref.kind, ref.item_id
     if not isinstance(item, dict):
         raise InvalidInput.at("", "the item must be an object")
     if item.get(id_key, item_id) != item_id:
         raise InvalidInput.at(id_key, "must equal the id in the path")
-    latest = load(services, tenant_id, agent_id)
+    latest = load(services, agent.tenant_id, agent.agent_id)
     document = latest.bundle.to_document()
     items: list[dict[str, Any]] = list(document.get(kind, []))
     replacement = {**item, id_key: item_id}
@@ -255,56 +279,40 @@ def put_item(
     else:
         items.append(replacement)
     document[kind] = items
-    return _republish(services, tenant_id, agent_id, document, latest.version, if_match=if_match)
+    return _republish(services, agent, document, latest.version, if_match=if_match)
 
 
-def delete_item(
-    services: Services, tenant_id: str, agent_id: str, kind: str, item_id: str, *, if_match: str | None = None
-) -> int:
+def delete_item(services: Services, agent: AgentRef, ref: ItemRef, *, if_match: str | None = None) -> int:
     """Remove one item and publish; a removal that breaks a reference is InvalidInput with its path."""
-    id_key = _kind(kind)
-    latest = load(services, tenant_id, agent_id)
+    id_key, kind = _kind(ref.kind), ref.kind
+    latest = load(services, agent.tenant_id, agent.agent_id)
     document = latest.bundle.to_document()
-    items = [item for item in document.get(kind, []) if item.get(id_key) != item_id]
+    items = [item for item in document.get(kind, []) if item.get(id_key) != ref.item_id]
     if len(items) == len(document.get(kind, [])):
-        raise NotFound(f"no such item in {kind}", agent_id=agent_id, item_id=item_id)
+        raise NotFound(f"no such item in {kind}", agent_id=agent.agent_id, item_id=ref.item_id)
     document[kind] = items
-    return _republish(services, tenant_id, agent_id, document, latest.version, if_match=if_match)
+    return _republish(services, agent, document, latest.version, if_match=if_match)
 
 
 def _republish(
-    services: Services,
-    tenant_id: str,
-    agent_id: str,
-    document: dict[str, Any],
-    base: int,
-    *,
-    if_match: str | None,
+    services: Services, agent: AgentRef, document: dict[str, Any], base: int, *, if_match: str | None
 ) -> int:
     expected = parse_if_match(if_match)
     bundle = parse_bundle(document)
-    return _publish_bundle(services, tenant_id, agent_id, bundle, expected if expected is not None else base)
+    return _publish_bundle(services, agent, bundle, expected if expected is not None else base)
 
 
-def resolved_config(
-    services: Services,
-    tenant_id: str,
-    agent_id: str,
-    *,
-    channel: str | None,
-    scenario_id: str | None,
-    step_id: str | None,
-) -> ResolvedConfig:
+def resolved_config(services: Services, agent: AgentRef, position: TurnPosition) -> ResolvedConfig:
     """The config a turn at this position would run with, and the layer of each key.
 
     Raises NotFound (agent, scenario, step), InvalidInput (a name that is no channel).
     """
-    published = load(services, tenant_id, agent_id)
-    tenant_layer = services.config_store.get_tenant_layer(tenant_id)
+    published = load(services, agent.tenant_id, agent.agent_id)
+    tenant_layer = services.config_store.get_tenant_layer(agent.tenant_id)
     return services.resolver.for_turn(
         tenant_layer,
         published,
-        channel=channel or None,
-        scenario_id=scenario_id or None,
-        step_id=step_id or None,
+        channel=position.channel or None,
+        scenario_id=position.scenario_id or None,
+        step_id=position.step_id or None,
     )

@@ -33,9 +33,6 @@ class Replayed:
     replayed: int
     more: bool  # the DLQ may hold more: call again
 
-    def to_json(self) -> dict[str, int | bool]:
-        return {"replayed": self.replayed, "more": self.more}
-
 
 def dead_letter_queue_url(svc: Services) -> str:
     """RUCHE_TURN_DLQ_URL, else the template's name for it next to the turn queue."""

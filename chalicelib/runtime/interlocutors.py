@@ -8,43 +8,57 @@ source `api`, so only fields whose `sources` include `api` accept them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import now_s
-from chalicelib.domain.interlocutor import FieldChange, FieldScope, FieldValue, InterlocutorData, ValueSource
+from chalicelib.domain.interlocutor import (
+    ChannelIdentity,
+    FieldChange,
+    FieldScope,
+    FieldValue,
+    InterlocutorData,
+    ValueSource,
+)
 from chalicelib.runtime.agents import load
 from chalicelib.runtime.services import Services
 
 
+@dataclass(frozen=True, slots=True)
+class InterlocutorRead:
+    """What one agent may show of an interlocutor: only the fields it defines as persistent (another
+    agent of the tenant may keep fields this one has no business showing)."""
+
+    interlocutor_id: str
+    fields: dict[str, FieldValue]  # live values, by name
+    identities: list[ChannelIdentity]
+    history: list[FieldValue] | None = None  # every stored version, when asked for
+
+
 def get(
     services: Services, tenant_id: str, agent_id: str, interlocutor_id: str, *, history: bool = False
-) -> dict[str, Any]:
-    """{"interlocutor_id", "fields": {name: {value, source, status, updated_at}}, "identities"}
-    (+ "history" on request). Raises NotFound for an unknown agent or interlocutor."""
+) -> InterlocutorRead:
+    """The persistent fields and identities (and, on request, the values' history). Raises NotFound
+    for an unknown agent or interlocutor."""
     bundle = load(services, tenant_id, agent_id).bundle
     data = _load(services, tenant_id, interlocutor_id)
     persistent = {field.name for field in bundle.fields if field.scope is FieldScope.PERSISTENT}
-    view: dict[str, Any] = {
-        "interlocutor_id": data.interlocutor_id,
-        "fields": {
-            name: _value_view(value) for name, value in sorted(data.fields.items()) if name in persistent
-        },
-        "identities": [identity.model_dump(mode="json") for identity in data.identities],
-    }
+    past = None
     if history:
-        past = services.interlocutors.history(tenant_id, interlocutor_id)
-        view["history"] = [
-            {"name": value.name, "version": value.version, **_value_view(value)}
-            for value in past
-            if value.name in persistent
-        ]
-    return view
+        past = [value for value in services.interlocutors.history(tenant_id, interlocutor_id)
+                if value.name in persistent]
+    return InterlocutorRead(
+        interlocutor_id=data.interlocutor_id,
+        fields={name: value for name, value in sorted(data.fields.items()) if name in persistent},
+        identities=list(data.identities),
+        history=past,
+    )
 
 
 def patch(
     services: Services, tenant_id: str, agent_id: str, interlocutor_id: str, fields: Mapping[str, Any]
-) -> dict[str, Any]:
+) -> InterlocutorRead:
     """Set persistent fields from the API and return the new view.
 
     Raises InvalidInput listing every rejected field at `fields.<name>` (unknown, session-scoped,
@@ -95,11 +109,3 @@ def _load(services: Services, tenant_id: str, interlocutor_id: str) -> Interlocu
         raise NotFound("no such interlocutor", interlocutor_id=interlocutor_id)
     return data
 
-
-def _value_view(value: FieldValue) -> dict[str, Any]:
-    return {
-        "value": value.value,
-        "source": value.source.value,
-        "status": value.status.value,
-        "updated_at": value.updated_at,
-    }

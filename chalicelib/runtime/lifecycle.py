@@ -13,7 +13,6 @@ version-checked as well.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import now_iso
@@ -23,8 +22,8 @@ from chalicelib.runtime.log import logger
 from chalicelib.runtime.services import Services
 
 
-def resume(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> dict[str, Any]:
-    """Hand a session back to the agent: HANDOFF -> ACTIVE ({"session_id", "status"}).
+def resume(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> Session:
+    """Hand a session back to the agent: HANDOFF -> ACTIVE; the session as it now stands.
 
     Resuming an ACTIVE session changes nothing. Raises NotFound (unknown, another tenant's or
     another agent's session) and Conflict for an ENDED session.
@@ -37,8 +36,8 @@ def resume(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> dic
     return _change_status(svc, tenant_id, agent_id, session_id, change)
 
 
-def end(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> dict[str, Any]:
-    """Close a session ({"session_id", "status": "ended"}); ending it twice changes nothing.
+def end(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> Session:
+    """Close a session (the session, now ENDED); ending it twice changes nothing.
 
     Raises NotFound (unknown, another tenant's or another agent's session).
     """
@@ -49,7 +48,7 @@ def end(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> dict[s
 
 
 def _change_status(svc: Services, tenant_id: str, agent_id: str, session_id: str,
-                   change: Callable[[Session], SessionStatus | None]) -> dict[str, Any]:
+                   change: Callable[[Session], SessionStatus | None]) -> Session:
     session = _owned(svc, tenant_id, agent_id, session_id)
     with hold_session(svc.session_lock, session.key):
         current = _owned(svc, tenant_id, agent_id, session_id)  # fresh, under the lock
@@ -61,7 +60,7 @@ def _change_status(svc: Services, tenant_id: str, agent_id: str, session_id: str
                 "tenant_id": tenant_id, "session_id": session_id, "status": status.value,
             })
             current = updated
-    return {"session_id": current.session_id, "status": current.status.value}
+    return current
 
 
 def _owned(svc: Services, tenant_id: str, agent_id: str, session_id: str) -> Session:

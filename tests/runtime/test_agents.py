@@ -7,6 +7,7 @@ import pytest
 from chalicelib.domain.bundle import parse_bundle
 from chalicelib.domain.errors import Conflict, InvalidInput, NotFound
 from chalicelib.runtime import agents
+from chalicelib.runtime.agents import AgentRef, ItemRef
 from chalicelib.runtime.services import Services, reset_services, services
 from tests.api.harness import a_bundle
 from tests.conftest import Aws
@@ -52,18 +53,18 @@ def test_every_private_url_of_a_bundle_is_reported_together() -> None:
 
 
 def test_publishing_on_a_stale_base_is_a_conflict_and_changes_nothing(svc: Services) -> None:
-    assert agents.publish(svc, "t1", "a1", a_bundle()) == 1
-    assert agents.publish(svc, "t1", "a1", a_bundle(), if_match="1") == 2
+    assert agents.publish(svc, AgentRef("t1", "a1"), a_bundle()) == 1
+    assert agents.publish(svc, AgentRef("t1", "a1"), a_bundle(), if_match="1") == 2
     with pytest.raises(Conflict):
-        agents.publish(svc, "t1", "a1", a_bundle(agent={"name": "late"}), if_match="1")
+        agents.publish(svc, AgentRef("t1", "a1"), a_bundle(agent={"name": "late"}), if_match="1")
     assert agents.load(svc, "t1", "a1").bundle.agent.name == "Support"
     with pytest.raises(Conflict):  # If-Match on an agent that does not exist yet
-        agents.publish(svc, "t1", "new", a_bundle(), if_match="1")
+        agents.publish(svc, AgentRef("t1", "new"), a_bundle(), if_match="1")
 
 
 def test_rollback_keeps_the_old_embeddings_and_honours_if_match(svc: Services) -> None:
-    agents.publish(svc, "t1", "a1", a_bundle())
-    agents.publish(svc, "t1", "a1", a_bundle(rules=[]))
+    agents.publish(svc, AgentRef("t1", "a1"), a_bundle())
+    agents.publish(svc, AgentRef("t1", "a1"), a_bundle(rules=[]))
     with pytest.raises(Conflict):
         agents.rollback(svc, "t1", "a1", 1, if_match="1")
     assert agents.rollback(svc, "t1", "a1", 1) == 3
@@ -77,8 +78,8 @@ def test_versions_and_items_of_an_unknown_agent_are_not_found(svc: Services) -> 
     with pytest.raises(NotFound):
         agents.versions(svc, "t1", "nobody")
     with pytest.raises(NotFound):
-        agents.delete_item(svc, "t1", "nobody", "rules", "x")
-    agents.publish(svc, "t1", "a1", a_bundle())
+        agents.delete_item(svc, AgentRef("t1", "nobody"), ItemRef("rules", "x"))
+    agents.publish(svc, AgentRef("t1", "a1"), a_bundle())
     with pytest.raises(NotFound):
         agents.get_item(svc, "t1", "a1", "widgets", "x")
     with pytest.raises(NotFound):
@@ -86,16 +87,16 @@ def test_versions_and_items_of_an_unknown_agent_are_not_found(svc: Services) -> 
 
 
 def test_an_item_body_without_its_id_takes_the_paths(svc: Services) -> None:
-    agents.publish(svc, "t1", "a1", a_bundle())
-    agents.put_item(svc, "t1", "a1", "tools", "status", item={"url": "https://example.com/s"})
+    agents.publish(svc, AgentRef("t1", "a1"), a_bundle())
+    agents.put_item(svc, AgentRef("t1", "a1"), ItemRef("tools", "status"), item={"url": "https://example.com/s"})
     assert agents.get_item(svc, "t1", "a1", "tools", "status")["id"] == "status"
-    agents.put_item(svc, "t1", "a1", "fields", "zip", item={"name": "zip", "type": "string"})
+    agents.put_item(svc, AgentRef("t1", "a1"), ItemRef("fields", "zip"), item={"name": "zip", "type": "string"})
     assert agents.load(svc, "t1", "a1").bundle.field("zip") is not None
 
 
 def test_agents_are_listed_in_id_order(svc: Services) -> None:
     for agent_id in ("b", "a"):
-        agents.publish(svc, "t1", agent_id, a_bundle())
+        agents.publish(svc, AgentRef("t1", agent_id), a_bundle())
     assert agents.list_agents(svc, "t1") == [{"agent_id": "a", "version": 1}, {"agent_id": "b", "version": 1}]
     assert agents.list_agents(svc, "t2") == []
 
