@@ -36,15 +36,3 @@ class ChannelBinding(Model):
     api_base_url: str | None = None
     config: dict[str, Any] = Field(default_factory=dict)
     created_at: str = ""
-
-    def public_view(self) -> dict[str, Any]:
-        """What a GET returns: everything but the secrets' values."""
-        return {
-            "binding_id": self.binding_id,
-            "agent_id": self.agent_id,
-            "channel": self.channel.value,
-            "api_base_url": self.api_base_url,
-            "config": self.config,
-            "secrets": sorted(self.secrets),
-            "created_at": self.created_at,
-        }

@@ -46,18 +46,6 @@ class EventEndpoint(Model):
     def subscribes_to(self, kind: EventType) -> bool:
         return kind in self.events
 
-    def public_view(self) -> dict[str, Any]:
-        """What a GET returns: everything but the secret."""
-        return {
-            "endpoint_id": self.endpoint_id,
-            "url": self.url,
-            "events": [kind.value for kind in self.events],
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "last_failure": self.last_failure.model_dump(mode="json") if self.last_failure else None,
-            "last_delivered_at": self.last_delivered_at,
-        }
-
 
 class Event(Model):
     """One event for one endpoint: the body POSTed is {id, type, created_at, tenant_id, data}."""

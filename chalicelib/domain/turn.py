@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -91,9 +91,6 @@ class TurnRecord(Model):
     created_at: str = ""
     # answered: FOCAL ran; silent: the session is handed off to a human; refused: over the quota.
     kind: Literal["answered", "silent", "refused"] = "answered"
-
-    def public_view(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True, slots=True)
