@@ -16,7 +16,7 @@ from chalicelib.domain.config import Config
 from chalicelib.domain.interlocutor import FieldChange
 from chalicelib.domain.session import ScenarioState
 from chalicelib.domain.turn import Violation
-from chalicelib.focal.enforcement.loop import enforce
+from chalicelib.focal.enforcement.loop import ReplyHandling, enforce
 from chalicelib.focal.enforcement.variables import expression_variables
 from chalicelib.focal.formatting import format_reply
 from chalicelib.focal.generate import generate, render_exclusive
@@ -25,7 +25,7 @@ from chalicelib.focal.plan import make_plan
 from chalicelib.focal.privacy import as_placeholders, mask_text
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.focal.scenario import TransitionScope, orchestrate_scenario
-from chalicelib.focal.select_rules import select_rules
+from chalicelib.focal.select_rules import TurnPosition, select_rules
 from chalicelib.focal.tools import ToolCalls, ToolRound, ToolsResult, ToolTurn, merged, run_tools
 from chalicelib.focal.types import (
     DataUpdate,
@@ -93,9 +93,8 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
     clock.lap("understand")
 
     data = update_interlocutor_data(understood.values, bundle.fields, ctx.interlocutor, session.variables)
-    decisions = select_rules(found.rules, understood, bundle, session.rule_usage, ctx.turn.turn_number,
-                             scenario_id=state.scenario_id if state else None,
-                             step_id=state.step_id if state else None)
+    decisions = select_rules(found.rules, understood, bundle, session.rule_usage,
+                             TurnPosition(ctx.turn.turn_number, state))
     base_variables = {"message": message, "turn_number": ctx.turn.turn_number, "tools": {}}
     scenario = orchestrate_scenario(agent, state, understood, found.scenarios,
                                     TransitionScope(data.known, base_variables, ctx.turn.turn_number))
@@ -106,7 +105,7 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
     config = _config_for(ctx, deps, scenario)
     clock.lap("tools")
 
-    plan = make_plan(agent, decisions, scenario, tools, known, understood, always_enforced=bundle.always_enforced)
+    plan = make_plan(agent, decisions, scenario, tools, known)
     turn_ctx = replace(ctx, config=config)
     first = _first_draft(plan, turn_ctx, deps)
     clock.lap("generate")
@@ -120,10 +119,10 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
         shown = as_placeholders(mask_text(previous, bundle.fields, known))
         return generate(plan, turn_ctx, deps.llm, feedback=(shown, violations))
 
-    enforced = enforce(first, plan, variables_for=variables_for, regenerate=regenerate, llm=deps.llm,
-                       config=config, format_reply=lambda text: format_reply(text, config.response),
-                       expressions=agent.constraints,
-                       mask=lambda text: mask_text(text, bundle.fields, known))
+    handling = ReplyHandling(variables_for=variables_for, regenerate=regenerate,
+                             format_reply=lambda text: format_reply(text, config.response),
+                             expressions=agent.constraints, mask=lambda text: mask_text(text, bundle.fields, known))
+    enforced = enforce(first, plan, handling, llm=deps.llm, config=config)
     clock.lap("enforce")
 
     llm_calls = understood.llm_calls + first.llm_calls + enforced.llm_calls
