@@ -375,11 +375,11 @@ def channel_webhook_check(channel: str, binding_id: str) -> Response:
 
 def _webhook(channel: str, binding_id: str) -> Response:
     request, query = _request(), _request().query_params or {}
-    answer = ingest.ingest_webhook(
-        services(), channel, binding_id, method=request.method, headers=request.headers, query=query,
-        raw_body=request.raw_body or b"",
+    inbound = ingest.WebhookRequest(
+        method=request.method, headers=request.headers, query=query, raw_body=request.raw_body or b"",
         url=ingest.webhook_request_url(base_url_of(request), channel, binding_id, query),
     )
+    answer = ingest.ingest_webhook(services(), channel, binding_id, inbound)
     return Response(body=answer.body, status_code=answer.status, headers={"Content-Type": answer.content_type})
 
 

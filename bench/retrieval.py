@@ -21,6 +21,7 @@ from chalicelib.domain.bundle import AgentBundle, AgentInfo, PublishedBundle
 from chalicelib.domain.config import RetrievalConfig
 from chalicelib.domain.rule import Rule, Scope
 from chalicelib.domain.scenario import Scenario, Step
+from chalicelib.domain.session import ScenarioState
 from chalicelib.focal.index import AgentIndex, build_index, embed_bundle
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.providers.embeddings import OfflineEmbedder
@@ -149,11 +150,11 @@ def main(rounds: int = 600) -> None:
     # Sizes are interleaved round by round, so both see the same load on a shared machine.
     for round_ in range(rounds):
         message, vector = queries[round_ % len(queries)]
-        scenario = "sc3" if round_ % 2 else None
+        state = ScenarioState(scenario_id="sc3", step_id="s1") if round_ % 2 else None
         for size in sizes:
             started = time.perf_counter()
             result = retrieve(
-                indexes[size], message, vector, scenario_id=scenario, step_id="s1", config=config
+                indexes[size], message, vector, state=state, config=config
             )
             samples[size].append((time.perf_counter() - started) * 1000)
             found[size] += len(result.rules)

@@ -10,8 +10,8 @@ from typing import Any
 import click
 
 from chalicelib.cli.bundle_files import BundleSource, canonical_yaml, load_bundle, problems_text
-from chalicelib.cli.client import ApiClient, ApiError
-from chalicelib.cli.common import CHECK_FAILED, CliFailure, resolve_server, server_options
+from chalicelib.cli.client import ApiClient, ApiError, YamlText
+from chalicelib.cli.common import CHECK_FAILED, CliFailure, ServerFlags, server_options
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.errors import InvalidInput
 
@@ -49,17 +49,18 @@ def validate(path: Path) -> None:
     help="Publish only if the latest version is still VERSION (no lost updates).",
 )
 @server_options
-def push(path: Path, agent_id: str, if_match: int | None, url: str | None, key: str | None) -> None:
+def push(path: Path, agent_id: str, if_match: int | None, server: ServerFlags) -> None:
     """Validate the bundle at PATH and publish it as a new version of agent ID (PUT /v1/agents/ID).
 
     A single YAML file is sent as it is written, so `pull` gives it back with its comments.
     """
     bundle, source = load_bundle(path)
-    client = ApiClient(resolve_server(url, key))
+    client = ApiClient(server.resolve())
     headers = {"If-Match": str(if_match)} if if_match is not None else None
-    written = path.read_text(encoding="utf-8") if path.is_file() and path.suffix in (".yaml", ".yml") else None
+    as_written = path.is_file() and path.suffix in (".yaml", ".yml")
+    body = YamlText(path.read_text(encoding="utf-8")) if as_written else bundle.to_document()
     try:
-        answer = client.put(agent_path(agent_id), bundle.to_document(), headers=headers, yaml_text=written)
+        answer = client.put(agent_path(agent_id), body, headers=headers)
     except ApiError as exc:
         raise _explained(exc, source, agent_id) from None
     click.echo(f"published {agent_id} version {answer.get('version')} ({_summary(bundle)})")
@@ -75,10 +76,10 @@ def push(path: Path, agent_id: str, if_match: int | None, url: str | None, key: 
 )
 @click.option("--version", "version", type=click.IntRange(min=1), help="An older version instead of the latest.")
 @server_options
-def pull(agent_id: str, output: Path | None, version: int | None, url: str | None, key: str | None) -> None:
+def pull(agent_id: str, output: Path | None, version: int | None, server: ServerFlags) -> None:
     """Fetch agent ID's published bundle as YAML that `validate` and `push` accept: the document as
     it was published, comments included (canonical YAML when it was published as JSON)."""
-    client = ApiClient(resolve_server(url, key))
+    client = ApiClient(server.resolve())
     query = str(version) if version is not None else None
     try:
         document = client.get(agent_path(agent_id), version=query, format="source")
@@ -100,14 +101,14 @@ def pull(agent_id: str, output: Path | None, version: int | None, url: str | Non
 @click.argument("path", type=BUNDLE_PATH)
 @click.option("--agent", "agent_id", required=True, metavar="ID", help="The published agent to compare with.")
 @server_options
-def diff(path: Path, agent_id: str, url: str | None, key: str | None) -> None:
+def diff(path: Path, agent_id: str, server: ServerFlags) -> None:
     """Show what pushing the bundle at PATH to agent ID would change.
 
     Prints the items added, removed and changed, then a unified diff of the canonical YAML.
     Exits 1 when there are differences and 0 when there are none, like `git diff --exit-code`.
     """
     bundle, _ = load_bundle(path)
-    client = ApiClient(resolve_server(url, key))
+    client = ApiClient(server.resolve())
     try:
         published: dict[str, Any] = client.get(agent_path(agent_id)) or {}
         label = f"{agent_id} (published)"

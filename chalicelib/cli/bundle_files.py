@@ -138,13 +138,13 @@ def _merge(parts: list[tuple[str, tuple[Any, yaml.Node | None]]], origin: str) -
             )
         for key_node, value_node in node.value:
             key = key_node.value
-            _merge_section(source=source, merged=merged, key=key, value=document.get(key), node=value_node, name=name)
+            _merge_section(source, key, document.get(key), value_node, name)
     return source
 
 
-def _merge_section(
-    *, source: BundleSource, merged: dict[str, Any], key: str, value: Any, node: yaml.Node, name: str
-) -> None:
+def _merge_section(source: BundleSource, key: str, value: Any, node: yaml.Node, name: str) -> None:
+    """Merge one top-level section of file `name` into the document merged so far."""
+    merged = source.document
     line = node.start_mark.line + 1
     if key not in merged:
         merged[key] = list(value) if isinstance(value, list) else (dict(value) if isinstance(value, dict) else value)

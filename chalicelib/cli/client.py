@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.cli.common import USAGE_ERROR, CliFailure, Server
@@ -24,6 +25,13 @@ class ApiError(CliFailure):
     def __init__(self, status: int, code: str, message: str, details: dict[str, Any]) -> None:
         super().__init__(f"{message} ({code}, HTTP {status})", USAGE_ERROR)
         self.status, self.code, self.api_message, self.details = status, code, message, details
+
+
+@dataclass(frozen=True, slots=True)
+class YamlText:
+    """A request body sent as it is written (application/yaml): the server keeps its comments."""
+
+    text: str
 
 
 class ApiClient:
@@ -40,10 +48,9 @@ class ApiClient:
     def get(self, path: str, **query: str | None) -> Any:
         return self.request("GET", path, query=query)
 
-    def put(self, path: str, body: object, headers: dict[str, str] | None = None, *,
-            yaml_text: str | None = None) -> Any:
-        """PUT `body` as JSON, or `yaml_text` as it is written (application/yaml) when given."""
-        return self.request("PUT", path, body=body, headers=headers, yaml_text=yaml_text)
+    def put(self, path: str, body: object, headers: dict[str, str] | None = None) -> Any:
+        """PUT `body` as JSON, or as it is written when it is YamlText."""
+        return self.request("PUT", path, body=body, headers=headers)
 
     def post(self, path: str, body: object) -> Any:
         return self.request("POST", path, body=body)
@@ -56,18 +63,18 @@ class ApiClient:
         body: object = None,
         query: dict[str, str | None] | None = None,
         headers: dict[str, str] | None = None,
-        yaml_text: str | None = None,
     ) -> Any:
         """The decoded JSON answer (None for an empty body). Raises ApiError for an error envelope,
         CliFailure (exit 2) when the server cannot be reached or answers something that is not JSON."""
         params = {name: value for name, value in (query or {}).items() if value is not None}
         url = f"{self._server.url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
-        data = None if body is None else json.dumps(body, default=str).encode("utf-8")
         all_headers = {"Accept": "application/json", **(headers or {})}
-        if yaml_text is not None:
-            data = yaml_text.encode("utf-8")
+        data: bytes | None = None
+        if isinstance(body, YamlText):
+            data = body.text.encode("utf-8")
             all_headers["Content-Type"] = "application/yaml"
-        elif data is not None:
+        elif body is not None:
+            data = json.dumps(body, default=str).encode("utf-8")
             all_headers["Content-Type"] = "application/json"
         if self._server.api_key:
             all_headers["Authorization"] = f"Bearer {self._server.api_key}"

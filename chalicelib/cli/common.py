@@ -11,12 +11,13 @@ RUCHE_API_KEY), then a small TOML file: ./.ruche.toml, else ~/.config/ruche/conf
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -25,7 +26,6 @@ USAGE_ERROR = 2
 
 CONFIG_FILES = (Path(".ruche.toml"), Path("~/.config/ruche/config.toml"))
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class CliFailure(click.ClickException):
@@ -84,15 +84,34 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def server_options(command: F) -> F:
-    """Add --url and --key to a command that talks to a running stack."""
-    command = click.option(
-        "--key", "key", metavar="KEY", help="Tenant API key [default: $RUCHE_API_KEY, then the config file]."
-    )(command)
-    command = click.option(
-        "--url",
-        "url",
-        metavar="URL",
-        help="Server address, e.g. http://127.0.0.1:8000 [default: $RUCHE_URL, then the config file].",
-    )(command)
-    return command
+@dataclass(frozen=True, slots=True)
+class ServerFlags:
+    """--url and --key as given. resolve() completes them from $RUCHE_URL, $RUCHE_API_KEY and the
+    config file, and fails (CliFailure) when no address is found anywhere."""
+
+    url: str | None = None
+    key: str | None = None
+
+    def resolve(self) -> Server:
+        return resolve_server(self.url, self.key)
+
+
+def server_flags(*, url_help: str, key_help: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Add --url and --key to a command; it receives them as one `server` (ServerFlags)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(command)
+        def with_server(*args: Any, url: str | None, key: str | None, **kwargs: Any) -> None:
+            command(*args, server=ServerFlags(url, key), **kwargs)
+
+        with_options = click.option("--key", "key", metavar="KEY", help=key_help)(with_server)
+        return click.option("--url", "url", metavar="URL", help=url_help)(with_options)
+
+    return decorate
+
+
+server_options = server_flags(
+    url_help="Server address, e.g. http://127.0.0.1:8000 [default: $RUCHE_URL, then the config file].",
+    key_help="Tenant API key [default: $RUCHE_API_KEY, then the config file].",
+)
+"""Add --url and --key to a command that talks to a running stack (as `server`, ServerFlags)."""

@@ -11,7 +11,7 @@ import click
 
 from chalicelib.cli.authoring import agent_path
 from chalicelib.cli.client import ApiClient, ApiError
-from chalicelib.cli.common import CliFailure, resolve_server, server_options
+from chalicelib.cli.common import CliFailure, ServerFlags, server_options
 from chalicelib.cli.trace import format_record, outcome_line, record_from_json
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.turn import Outcome, TurnRecord
@@ -38,8 +38,7 @@ def chat(
     user_id: str | None,
     channel: str,
     session_id: str | None,
-    url: str | None,
-    key: str | None,
+    server: ServerFlags,
 ) -> None:
     """Chat with agent ID in the terminal (POST /v1/agents/ID/turns).
 
@@ -49,7 +48,7 @@ def chat(
     if session_id and not user_id:
         raise click.UsageError("--session needs --user: a session belongs to one user (see the line that "
                                "ended that chat)")
-    client = ApiClient(resolve_server(url, key))
+    client = ApiClient(server.resolve())
     user = user_id or f"cli-{secrets.token_hex(4)}"
     stdin = sys.stdin
     click.echo(f"chatting with {agent_id} as {user} on {channel} (/quit to end)")
@@ -96,8 +95,7 @@ def chat(
 @click.option("--all", "show_all", is_flag=True, help="Explain every turn of the session, not only the last.")
 @server_options
 def explain(
-    *, session_id: str, turn_id: str | None, agent_id: str | None, show_all: bool, url: str | None,
-    key: str | None
+    *, session_id: str, turn_id: str | None, agent_id: str | None, show_all: bool, server: ServerFlags
 ) -> None:
     """Explain a reply: the turn record of TURN_ID (default: the session's last turn) as a trace.
 
@@ -105,7 +103,7 @@ def explain(
     fields extracted (PII masked), tool calls, every generation attempt with its violations, the
     fallback decision and timings.
     """
-    client = ApiClient(resolve_server(url, key))
+    client = ApiClient(server.resolve())
     if agent_id is None:
         agent_id = _agent_of_session(client, session_id)
     records = session_records(client, agent_id, session_id)

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from chalicelib.cli.client import ApiClient
-from chalicelib.cli.common import resolve_server, server_options
+from chalicelib.cli.common import ServerFlags, server_options
 from chalicelib.domain.usage import COUNTERS
 
 
@@ -35,11 +35,10 @@ def _days(start: str | None, end: str | None) -> tuple[str, str]:
 @click.option("--agent", "agent_id", metavar="ID", help="Only this agent.")
 @_range_options
 @server_options
-def usage(agent_id: str | None, *, start: str | None, end: str | None, as_json: bool, url: str | None,
-          key: str | None) -> None:
+def usage(agent_id: str | None, *, start: str | None, end: str | None, as_json: bool, server: ServerFlags) -> None:
     """The tenant's usage counters per day and agent, with totals."""
     first, last = _days(start, end)
-    answer = ApiClient(resolve_server(url, key)).get("/v1/usage", **{"from": first, "to": last, "agent_id": agent_id})
+    answer = ApiClient(server.resolve()).get("/v1/usage", **{"from": first, "to": last, "agent_id": agent_id})
     if as_json:
         click.echo(json.dumps(answer, indent=2))
         return
@@ -52,11 +51,10 @@ def usage(agent_id: str | None, *, start: str | None, end: str | None, as_json: 
 @click.argument("agent_id")
 @_range_options
 @server_options
-def insights(agent_id: str, *, start: str | None, end: str | None, as_json: bool, url: str | None,
-             key: str | None) -> None:
+def insights(agent_id: str, *, start: str | None, end: str | None, as_json: bool, server: ServerFlags) -> None:
     """Quality insights of one agent over a range of days."""
     first, last = _days(start, end)
-    found = ApiClient(resolve_server(url, key)).get(f"/v1/agents/{agent_id}/insights", **{"from": first, "to": last})
+    found = ApiClient(server.resolve()).get(f"/v1/agents/{agent_id}/insights", **{"from": first, "to": last})
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return

@@ -151,7 +151,7 @@ def run_remote(loaded: LoadedTestFile, client: ApiClient, agent_id: str | None =
 def _base_llm(loaded: LoadedTestFile, bundle: AgentBundle, platform: dict[str, Any], *, record: bool) -> LlmProvider:
     cassette = loaded.cassette_path
     if record:
-        config = resolve(layers_for(platform, {}, bundle, channel=None, scenario_id=None, step_id=None)).config
+        config = resolve(layers_for(platform, {}, bundle)).config
         api_key = os.environ.get(config.llm.api_key_env) if config.llm.api_key_env else None
         return build_llm(config.llm, api_key, allow_private=config.network.allow_private, cassette=str(cassette))
     if cassette.is_file():

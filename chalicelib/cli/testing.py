@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from chalicelib.cli.client import ApiClient
-from chalicelib.cli.common import CHECK_FAILED, CliFailure, resolve_server
+from chalicelib.cli.common import CHECK_FAILED, CliFailure, ServerFlags, server_flags
 from chalicelib.cli.suite import ConversationReport, run_in_process, run_remote
 from chalicelib.cli.testfile import CASSETTE_SUFFIX, LoadedTestFile, load_test_file
 
@@ -20,13 +20,10 @@ SUFFIXES = (".yaml", ".yml")
 
 @click.command("test", short_help="Run conversation tests (in-process by default).")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "--url",
-    "url",
-    metavar="URL",
-    help="Run against this running stack instead of in-process (key: --key, $RUCHE_API_KEY or the config file).",
+@server_flags(
+    url_help="Run against this running stack instead of in-process (key: --key, $RUCHE_API_KEY or the config file).",
+    key_help="Tenant API key, with --url.",
 )
-@click.option("--key", "key", metavar="KEY", help="Tenant API key, with --url.")
 @click.option("--agent", "agent_id", metavar="ID", help="With --url: the agent to talk to [default: the file's].")
 @click.option(
     "--record",
@@ -43,8 +40,7 @@ SUFFIXES = (".yaml", ".yml")
 def test_command(
     *,
     paths: tuple[Path, ...],
-    url: str | None,
-    key: str | None,
+    server: ServerFlags,
     agent_id: str | None,
     record: bool,
     junit_xml: Path | None,
@@ -56,12 +52,12 @@ def test_command(
     `bundle:` with the offline provider: no server, no AWS. Tools are answered by the file's
     `tools:` stubs; a turn's `model:` scripts its LLM calls. Exit 1 when a test fails.
     """
-    if record and url:
+    if record and server.url:
         raise CliFailure("--record runs in-process: leave out --url")
     files = [load_test_file(path) for path in discover(paths)]
     if not files:
         raise CliFailure(f"no test files (*.yaml) under {', '.join(map(str, paths))}")
-    client = ApiClient(resolve_server(url, key)) if url else None
+    client = ApiClient(server.resolve()) if server.url else None
     total = sum(len(loaded.spec.conversations) for loaded in files)
     reports: list[ConversationReport] = []
     with click.progressbar(length=total, label="conversations", file=sys.stderr, show_pos=True) as bar:

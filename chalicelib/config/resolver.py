@@ -106,14 +106,20 @@ def _merged(base: LayerDoc, over: LayerDoc) -> dict[str, Any]:
     return merged
 
 
+@dataclass(frozen=True, slots=True)
+class ConfigPosition:
+    """Where a turn stands, as far as config goes: the layers above the agent's that apply to it."""
+
+    channel: str | None = None
+    scenario_id: str | None = None
+    step_id: str | None = None
+
+
+NOWHERE = ConfigPosition()  # the agent's own config: no channel, no scenario
+
+
 def layers_for(
-    platform: LayerDoc,
-    tenant: LayerDoc,
-    bundle: AgentBundle,
-    *,
-    channel: str | None,
-    scenario_id: str | None,
-    step_id: str | None,
+    platform: LayerDoc, tenant: LayerDoc, bundle: AgentBundle, at: ConfigPosition = NOWHERE
 ) -> list[tuple[Layer, LayerDoc]]:
     """The six layers of a turn, lowest first.
 
@@ -121,6 +127,7 @@ def layers_for(
     scenario; NotFound for a scenario or step the bundle does not have. A known channel with no
     section in the bundle contributes an empty layer.
     """
+    channel, scenario_id, step_id = at.channel, at.scenario_id, at.step_id
     defaults = CHANNEL_DEFAULTS.get(channel or "")
     layers: list[tuple[Layer, LayerDoc]] = [
         (Layer.PLATFORM, _merged(defaults, platform) if defaults else platform),
@@ -200,9 +207,7 @@ class ConfigResolver:
                 self.platform,
                 tenant_layer,
                 published.bundle,
-                channel=channel,
-                scenario_id=scenario_id,
-                step_id=step_id,
+                ConfigPosition(channel=channel, scenario_id=scenario_id, step_id=step_id),
             )
         )
         self._cache[key] = resolved

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -207,9 +207,9 @@ def _reference_problems(bundle: AgentBundle) -> Iterator[tuple[str, str]]:
                 yield f"{at}.outputs.{key}", f"unknown field {field_name!r}"
         yield from check_expression(f"{at}.guard", tool.guard)
 
+    declared = _Declared(templates=templates, tools=tools, fields=fields, check_expression=check_expression)
     for index, scenario in enumerate(bundle.scenarios):
-        yield from _scenario_problems(f"scenarios[{index}]", scenario, templates=templates, tools=tools,
-                                      fields=fields, check_expression=check_expression)
+        yield from _scenario_problems(f"scenarios[{index}]", scenario, declared)
 
 
 def _layer_problems(path: str, layer: dict[str, Any], at: Layer) -> Iterator[tuple[str, str]]:
@@ -227,29 +227,36 @@ def _scope_problems(at: str, scope: Scope, scenario_id: str | None, step_id: str
         yield f"{at}.step", f"unknown step {step_id!r} in scenario {scenario_id!r}"
 
 
-def _scenario_problems(at: str, scenario: Scenario, *, templates: dict[str, Template], tools: set[str],
-                       fields: set[str], check_expression: Any) -> Iterator[tuple[str, str]]:
+@dataclass(frozen=True, slots=True)
+class _Declared:
+    """What a bundle declares that its scenarios may refer to, and how their expressions are checked."""
+
+    templates: Mapping[str, Template]
+    tools: set[str]
+    fields: set[str]
+    check_expression: Callable[[str, str | None], Iterator[tuple[str, str]]]
+
+
+def _scenario_problems(at: str, scenario: Scenario, declared: _Declared) -> Iterator[tuple[str, str]]:
     step_ids = [step.id for step in scenario.steps]
     yield from _duplicates(f"{at}.steps", step_ids)
     if scenario.entry_step not in step_ids:
         yield f"{at}.entry_step", f"unknown step {scenario.entry_step!r}"
     yield from _layer_problems(f"{at}.config", scenario.config, Layer.SCENARIO)
     for index, step in enumerate(scenario.steps):
-        yield from _step_problems(f"{at}.steps[{index}]", step, step_ids=set(step_ids), templates=templates,
-                                  tools=tools, fields=fields, check_expression=check_expression)
+        yield from _step_problems(f"{at}.steps[{index}]", step, set(step_ids), declared)
 
 
-def _step_problems(at: str, step: Step, *, step_ids: set[str], templates: dict[str, Template],
-                   tools: set[str], fields: set[str], check_expression: Any) -> Iterator[tuple[str, str]]:
+def _step_problems(at: str, step: Step, step_ids: set[str], declared: _Declared) -> Iterator[tuple[str, str]]:
     yield from _layer_problems(f"{at}.config", step.config, Layer.STEP)
     for name in step.field_names():
-        if name not in fields:
+        if name not in declared.fields:
             yield f"{at}.required_fields", f"unknown field {name!r}"
     for position, template_id in enumerate(step.templates):
-        if template_id not in templates:
+        if template_id not in declared.templates:
             yield f"{at}.templates[{position}]", f"unknown template {template_id!r}"
     for position, tool_id in enumerate(step.tools):
-        if tool_id not in tools:
+        if tool_id not in declared.tools:
             yield f"{at}.tools[{position}]", f"unknown tool {tool_id!r}"
     for position, transition in enumerate(step.transitions):
         where = f"{at}.transitions[{position}]"
@@ -257,7 +264,7 @@ def _step_problems(at: str, step: Step, *, step_ids: set[str], templates: dict[s
             yield f"{where}.to", f"unknown step {transition.to!r}"
         if transition.condition is None and transition.expression is None:
             yield where, "a transition needs a `condition` or an `expression`"
-        yield from check_expression(f"{where}.expression", transition.expression)
+        yield from declared.check_expression(f"{where}.expression", transition.expression)
 
 
 @dataclass(frozen=True, slots=True)

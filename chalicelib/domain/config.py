@@ -7,6 +7,7 @@ A layer is a partial document of this schema; `null` in a layer never overrides.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
@@ -171,7 +172,7 @@ def validate_layer(layer: object, at: Layer, path: str = "config") -> list[tuple
     if not isinstance(layer, dict):
         return [(path, "a config layer must be an object")]
     problems: list[tuple[str, str]] = []
-    _check_keys(layer, Config, "", path=path, at=at, problems=problems)
+    _KeyCheck(path, at, problems).check(layer, Config, "")
     if problems:
         return problems
     try:
@@ -183,24 +184,32 @@ def validate_layer(layer: object, at: Layer, path: str = "config") -> list[tuple
     return problems
 
 
-def _check_keys(layer: dict[str, object], model: type[BaseModel], prefix: str, *, path: str,
-                at: Layer, problems: list[tuple[str, str]]) -> None:
-    for key, value in layer.items():
-        dotted = f"{prefix}{key}"
-        if key not in model.model_fields:
-            known = ", ".join(sorted(model.model_fields))
-            problems.append((f"{path}.{dotted}", f"unknown config key (known here: {known})"))
-            continue
-        allowed = RESTRICTED_KEYS.get(dotted)
-        if allowed is not None and at not in allowed and value is not None:
-            layers = ", ".join(sorted(layer_.value for layer_ in allowed))
-            problems.append((f"{path}.{dotted}", f"may only be set at the {layers} layer"))
-        annotation = model.model_fields[key].annotation
-        if isinstance(annotation, type) and issubclass(annotation, Section):
-            if isinstance(value, dict):
-                _check_keys(value, annotation, f"{dotted}.", path=path, at=at, problems=problems)
-            elif value is not None:
-                problems.append((f"{path}.{dotted}", "must be an object"))
+@dataclass(frozen=True, slots=True)
+class _KeyCheck:
+    """Checks a layer's keys section by section, into `problems`, for a layer set at `at`."""
+
+    path: str
+    at: Layer
+    problems: list[tuple[str, str]]
+
+    def check(self, layer: dict[str, object], model: type[BaseModel], prefix: str) -> None:
+        path, problems = self.path, self.problems
+        for key, value in layer.items():
+            dotted = f"{prefix}{key}"
+            if key not in model.model_fields:
+                known = ", ".join(sorted(model.model_fields))
+                problems.append((f"{path}.{dotted}", f"unknown config key (known here: {known})"))
+                continue
+            allowed = RESTRICTED_KEYS.get(dotted)
+            if allowed is not None and self.at not in allowed and value is not None:
+                layers = ", ".join(sorted(layer_.value for layer_ in allowed))
+                problems.append((f"{path}.{dotted}", f"may only be set at the {layers} layer"))
+            annotation = model.model_fields[key].annotation
+            if isinstance(annotation, type) and issubclass(annotation, Section):
+                if isinstance(value, dict):
+                    self.check(value, annotation, f"{dotted}.")
+                elif value is not None:
+                    problems.append((f"{path}.{dotted}", "must be an object"))
 
 
 def _without_nulls(layer: dict[str, object]) -> dict[str, object]:

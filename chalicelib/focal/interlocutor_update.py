@@ -7,15 +7,25 @@ session-scoped fields go to the session's values and are never persisted. Pure; 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.domain.interlocutor import FieldChange, FieldDefinition, FieldScope, InterlocutorData, ValueSource
 from chalicelib.focal.types import DataUpdate
 
 
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where stated values come from and how sure their reading is: stored with every change, and
+    a field refuses values from a source it does not accept."""
+
+    source: ValueSource = ValueSource.USER
+    confidence: float = 1.0
+
+
 def update_interlocutor_data(stated: Mapping[str, Any], fields: Sequence[FieldDefinition],
-                             interlocutor: InterlocutorData, session_values: Mapping[str, Any], *,
-                             source: ValueSource = ValueSource.USER, confidence: float = 1.0) -> DataUpdate:
+                             interlocutor: InterlocutorData, session_values: Mapping[str, Any],
+                             origin: Origin = Origin()) -> DataUpdate:
     """Validate each stated value; return what to write, the new session values and what was rejected.
 
     Values equal to the current one are not rewritten (no new version). A rejection reason never
@@ -23,6 +33,7 @@ def update_interlocutor_data(stated: Mapping[str, Any], fields: Sequence[FieldDe
     accepted", or the field's validation message. `None` means "not stated" and is skipped.
     """
     by_name = {field.name: field for field in fields}
+    source = origin.source
     persistent = interlocutor.values()
     session = dict(session_values)
     changes: list[FieldChange] = []
@@ -53,7 +64,7 @@ def update_interlocutor_data(stated: Mapping[str, Any], fields: Sequence[FieldDe
         elif persistent.get(name) != value:
             if persistent.get(name) is not None:
                 replaced[name] = persistent[name]
-            changes.append(FieldChange(name=name, value=value, source=source, confidence=confidence,
+            changes.append(FieldChange(name=name, value=value, source=source, confidence=origin.confidence,
                                        ttl_days=field.ttl_days))
             accepted.append(name)
     known = {**persistent, **session, **{change.name: change.value for change in changes}}

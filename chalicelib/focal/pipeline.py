@@ -16,7 +16,7 @@ from chalicelib.domain.config import Config
 from chalicelib.domain.interlocutor import FieldChange
 from chalicelib.domain.session import ScenarioState
 from chalicelib.domain.turn import Violation
-from chalicelib.focal.enforcement.loop import enforce
+from chalicelib.focal.enforcement.loop import ReplyHandling, enforce
 from chalicelib.focal.enforcement.variables import expression_variables
 from chalicelib.focal.formatting import format_reply
 from chalicelib.focal.generate import generate, render_exclusive
@@ -24,9 +24,9 @@ from chalicelib.focal.interlocutor_update import update_interlocutor_data
 from chalicelib.focal.plan import make_plan
 from chalicelib.focal.privacy import as_placeholders, mask_text
 from chalicelib.focal.retrieve import retrieve
-from chalicelib.focal.scenario import orchestrate_scenario
-from chalicelib.focal.select_rules import select_rules
-from chalicelib.focal.tools import ToolsResult, merged, run_tools
+from chalicelib.focal.scenario import TransitionScope, orchestrate_scenario
+from chalicelib.focal.select_rules import TurnPosition, select_rules
+from chalicelib.focal.tools import ToolCalls, ToolRound, ToolsResult, ToolTurn, merged, run_tools
 from chalicelib.focal.types import (
     DataUpdate,
     Draft,
@@ -86,28 +86,26 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
 
     index = agent.index(deps.embedder)
     query_vector = deps.embedder.embed([message])
-    found = retrieve(index, message, query_vector, scenario_id=state.scenario_id if state else None,
-                     step_id=state.step_id if state else None, config=ctx.config.retrieval)
+    found = retrieve(index, message, query_vector, state=state, config=ctx.config.retrieval)
     clock.lap("retrieve")
 
     understood = understand(ctx, found, deps.llm)
     clock.lap("understand")
 
     data = update_interlocutor_data(understood.values, bundle.fields, ctx.interlocutor, session.variables)
-    decisions = select_rules(found.rules, understood, bundle, session.rule_usage, ctx.turn.turn_number,
-                             scenario_id=state.scenario_id if state else None,
-                             step_id=state.step_id if state else None)
+    decisions = select_rules(found.rules, understood, bundle, session.rule_usage,
+                             TurnPosition(ctx.turn.turn_number, state))
     base_variables = {"message": message, "turn_number": ctx.turn.turn_number, "tools": {}}
-    scenario = orchestrate_scenario(agent, state, understood, found.scenarios, data.known, base_variables,
-                                    ctx.turn.turn_number)
+    scenario = orchestrate_scenario(agent, state, understood, found.scenarios,
+                                    TransitionScope(data.known, base_variables, ctx.turn.turn_number))
     clock.lap("select")
 
-    tools, scenario, known = _tools_and_transitions(ctx, deps, _Turn(found, understood, data, decisions),
-                                                    scenario, base_variables, deadline_s=tool_deadline_s)
+    tools, scenario, known = _tools_and_transitions(
+        ctx, deps, _Turn(found, understood, data, decisions, scenario, base_variables), deadline_s=tool_deadline_s)
     config = _config_for(ctx, deps, scenario)
     clock.lap("tools")
 
-    plan = make_plan(agent, decisions, scenario, tools, known, understood, always_enforced=bundle.always_enforced)
+    plan = make_plan(agent, decisions, scenario, tools, known)
     turn_ctx = replace(ctx, config=config)
     first = _first_draft(plan, turn_ctx, deps)
     clock.lap("generate")
@@ -121,10 +119,10 @@ def _phases(ctx: TurnContext, deps: FocalDeps, *, tool_deadline_s: float) -> Foc
         shown = as_placeholders(mask_text(previous, bundle.fields, known))
         return generate(plan, turn_ctx, deps.llm, feedback=(shown, violations))
 
-    enforced = enforce(first, plan, variables_for=variables_for, regenerate=regenerate, llm=deps.llm,
-                       config=config, format_reply=lambda text: format_reply(text, config.response),
-                       expressions=agent.constraints,
-                       mask=lambda text: mask_text(text, bundle.fields, known))
+    handling = ReplyHandling(variables_for=variables_for, regenerate=regenerate,
+                             format_reply=lambda text: format_reply(text, config.response),
+                             expressions=agent.constraints, mask=lambda text: mask_text(text, bundle.fields, known))
+    enforced = enforce(first, plan, handling, llm=deps.llm, config=config)
     clock.lap("enforce")
 
     llm_calls = understood.llm_calls + first.llm_calls + enforced.llm_calls
@@ -148,10 +146,11 @@ class _Turn:
     understood: Understanding
     data: DataUpdate
     decisions: list[RuleDecision]
+    scenario: ScenarioDecision
+    variables: Mapping[str, Any]  # the names expressions see besides fields: message, turn_number, tools
 
 
-def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, scenario: ScenarioDecision,
-                           base_variables: Mapping[str, Any], *,
+def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, *,
                            deadline_s: float) -> tuple[ToolsResult, ScenarioDecision, Mapping[str, Any]]:
     """Run the tools, then follow the transitions their outputs open, running each new step's tools.
 
@@ -161,10 +160,15 @@ def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, scena
     """
     agent = ctx.agent
     session = ctx.session
-    tools = run_tools(agent, turn.decisions, scenario, turn.data.known, turn.understood, runner=deps.tools,
-                      config=_config_for(ctx, deps, scenario).tools, tenant_id=ctx.tenant_id,
-                      session_id=session.session_id, pending=session.pending_confirmation,
-                      deadline_s=deadline_s, variables=base_variables)
+    scenario, base_variables = turn.scenario, turn.variables
+    who = ToolTurn(tenant_id=ctx.tenant_id, session_id=session.session_id, understanding=turn.understood,
+                   pending=session.pending_confirmation)
+
+    def calls_for(step: ScenarioDecision) -> ToolCalls:
+        return ToolCalls(runner=deps.tools, config=_config_for(ctx, deps, step).tools, deadline_s=deadline_s)
+
+    tools = run_tools(agent, ToolRound(turn.decisions, scenario, turn.data.known, base_variables), who,
+                      calls_for(scenario))
     known: Mapping[str, Any] = turn.data.known
     active = agent.bundle.scenario(scenario.scenario_id) if scenario.scenario_id else None
     latest = tools
@@ -174,18 +178,15 @@ def _tools_and_transitions(ctx: TurnContext, deps: FocalDeps, turn: _Turn, scena
         # Tool outputs set fields: transitions are evaluated again with them (several hops may hold).
         known = {**turn.data.known, **tools.values}
         before = scenario.step_id
+        variables = {**base_variables, "tools": dict(tools.results)}
         again = orchestrate_scenario(agent, _where_it_ended(scenario, session.scenario), turn.understood,
-                                     turn.found.scenarios, known, {**base_variables, "tools": dict(tools.results)},
-                                     ctx.turn.turn_number)
+                                     turn.found.scenarios, TransitionScope(known, variables, ctx.turn.turn_number))
         scenario = _chain(scenario, again)
         if scenario.step_id == before or scenario.action in ("exit", "none"):
             break
         decided = [o.tool_id for o in tools.outcomes if o.status not in ("skipped_missing_input", "skipped_guard")]
-        latest = run_tools(agent, (), scenario, known, turn.understood, runner=deps.tools,
-                         config=_config_for(ctx, deps, scenario).tools, tenant_id=ctx.tenant_id,
-                         session_id=session.session_id, pending=session.pending_confirmation,
-                         deadline_s=deadline_s, variables={**base_variables, "tools": dict(tools.results)},
-                         already_run=decided)
+        round_ = ToolRound((), scenario, known, variables, decided)
+        latest = run_tools(agent, round_, who, calls_for(scenario))
         tools = merged(tools, latest)
     return tools, scenario, known
 

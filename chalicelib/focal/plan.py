@@ -19,17 +19,16 @@ from chalicelib.focal.agent import LoadedAgent
 from chalicelib.focal.compose import TOPICS, compose_draft
 from chalicelib.focal.fields import is_known
 from chalicelib.focal.tools import ToolsResult
-from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
+from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision
 
 
-def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
-        agent: LoadedAgent, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
-        tools: ToolsResult, known: Mapping[str, Any], understanding: Understanding, *,
-        always_enforced: Sequence[Rule]) -> Plan:
+def make_plan(agent: LoadedAgent, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
+              tools: ToolsResult, known: Mapping[str, Any]) -> Plan:
     """Build the plan of this turn's reply. Never raises.
 
     - exclusive: the first EXCLUSIVE template of a selected rule (by priority), then of the current
       step, whose placeholders all have values; none while a confirmation must be asked;
+    - hard rules: the selected hard constraints, then the bundle's always-enforced ones;
     - fallbacks, most specific first: the current step's, the scenario's, those attached to
       selected rules, then global ones attached to nothing.
 
@@ -53,7 +52,7 @@ def make_plan(  # noqa: PLR0917 - the phase signature pipeline.py calls position
     suggestions = tuple(t for t in candidates if t.mode is TemplateMode.SUGGEST)
     ask_fields = scenario.missing_fields if scenario.action not in ("complete", "exit", "none") else ()
 
-    hard = _unique_rules([*(rule for rule in rules if rule.hard_constraint), *always_enforced])
+    hard = _unique_rules([*(rule for rule in rules if rule.hard_constraint), *bundle.always_enforced])
     fallbacks = _fallbacks(agent, scenario, step_templates, rule_templates)
     plan = Plan(
         exclusive=exclusive,

@@ -8,12 +8,14 @@ never depend on which other rules are in the pool. Pure numpy; no I/O.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from chalicelib.domain.config import RetrievalConfig
+from chalicelib.domain.session import ScenarioState
 from chalicelib.focal.coarse import CoarseIndex
 from chalicelib.focal.index import AgentIndex, IntArray, LexicalIndex, Phrases, tokens
 from chalicelib.focal.types import Retrieved, ScoredItem
@@ -26,38 +28,55 @@ _BLOCK_ROWS = 1024
 _LEXICAL_RESCUE = 256
 
 
-def retrieve(index: AgentIndex, message: str, query_vector: Vectors, *, scenario_id: str | None,
-             step_id: str | None, config: RetrievalConfig) -> Retrieved:
+@dataclass(frozen=True, slots=True)
+class _Pool:
+    """One kind of item of the index as its parallel arrays: row i of each is item ids[i]."""
+
+    kind: Literal["rule", "scenario"]
+    ids: tuple[str, ...]
+    lexical: LexicalIndex
+    vectors: Vectors
+    ranks: IntArray
+    coarse: CoarseIndex | None = None
+    examples: Phrases | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    words: list[str]
+    vector: FloatArray
+
+
+def retrieve(index: AgentIndex, message: str, query_vector: Vectors, *, state: ScenarioState | None,
+             config: RetrievalConfig) -> Retrieved:
     """Rules in scope and scenarios scoring at least `config.min_score`, best first.
 
-    Rules: enabled, and global or scoped to the active scenario / step; at most `max_rules`.
+    Rules: enabled, and global or scoped to the active scenario / step (`state`); at most `max_rules`.
     Equal scores are ordered by id, so the same turn always retrieves the same list.
     """
-    words = tokens(message)
-    query = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    rules = _scored("rule", index.rule_ids, index.rule_lexical, index.rule_vectors, index.rule_rank,
-                    words=words, query=query, config=config, mask=index.scope_mask(scenario_id, step_id),
-                    coarse=index.rule_coarse, examples=index.rule_examples)
-    scenarios = _scored("scenario", index.scenario_ids, index.scenario_lexical, index.scenario_vectors,
-                        index.scenario_rank, words=words, query=query, config=config, mask=None, coarse=None,
-                        examples=index.scenario_examples)
-    return Retrieved(rules=rules, scenarios=scenarios)
+    query = _Query(tokens(message), np.asarray(query_vector, dtype=np.float32).reshape(-1))
+    rules = _Pool("rule", index.rule_ids, index.rule_lexical, index.rule_vectors, index.rule_rank,
+                  coarse=index.rule_coarse, examples=index.rule_examples)
+    scenarios = _Pool("scenario", index.scenario_ids, index.scenario_lexical, index.scenario_vectors,
+                      index.scenario_rank, examples=index.scenario_examples)
+    mask = index.scope_mask(state.scenario_id if state else None, state.step_id if state else None)
+    return Retrieved(rules=_scored(rules, query, config, mask), scenarios=_scored(scenarios, query, config, None))
 
 
-def _scored(kind: Literal["rule", "scenario"], ids: tuple[str, ...], lexical_index: LexicalIndex,
-            vectors: Vectors, ranks: IntArray, *, words: list[str], query: FloatArray,
-            config: RetrievalConfig, mask: npt.NDArray[np.bool_] | None,
-            coarse: CoarseIndex | None, examples: Phrases | None = None) -> tuple[ScoredItem, ...]:
+def _scored(pool: _Pool, query: _Query, config: RetrievalConfig,
+            mask: npt.NDArray[np.bool_] | None) -> tuple[ScoredItem, ...]:
+    ids, words, examples = pool.ids, query.words, pool.examples
     if not ids:
         return ()
-    lexical = lexical_index.score(words)
-    vector = _cosine(vectors, query) if coarse is None else _near_cosine(vectors, query, coarse, lexical)
+    lexical = pool.lexical.score(words)
+    vector = (_cosine(pool.vectors, query.vector) if pool.coarse is None
+              else _near_cosine(pool.vectors, query.vector, pool.coarse, lexical))
     combined = config.lexical_weight * lexical + (1.0 - config.lexical_weight) * vector
     if examples is not None and examples.size:
         # An item scores its best phrase: the condition or one of its examples. The work grows
         # with the examples only (the agent's other rules are untouched).
         phrase_lexical = examples.lexical.score(words)
-        phrase_vector = _cosine(examples.vectors, query)
+        phrase_vector = _cosine(examples.vectors, query.vector)
         phrase = config.lexical_weight * phrase_lexical + (1.0 - config.lexical_weight) * phrase_vector
         better = phrase > combined[examples.owners]
         owners = examples.owners[better]
@@ -72,9 +91,9 @@ def _scored(kind: Literal["rule", "scenario"], ids: tuple[str, ...], lexical_ind
         # Top-k without sorting everything; keep every tie at the cut so ids decide among them.
         cut = np.partition(combined[positions], positions.size - config.max_rules)[-config.max_rules]
         positions = positions[combined[positions] >= cut]
-    order = positions[np.lexsort((ranks[positions], -combined[positions]))][: config.max_rules]
+    order = positions[np.lexsort((pool.ranks[positions], -combined[positions]))][: config.max_rules]
     return tuple(
-        ScoredItem(kind=kind, item_id=ids[position],
+        ScoredItem(kind=pool.kind, item_id=ids[position],
                    score=float(combined[position]), lexical=float(lexical[position]),
                    vector=float(vector[position]))
         for position in order.tolist()

@@ -7,7 +7,7 @@ Semantics, in order:
 - an active scenario and the signal "exit" -> action "exit" (the session leaves the scenario);
   an active scenario or step that the bundle no longer has -> "exit" too;
 - no active scenario -> start the scenario the understanding names, or, when the signal is
-  "start", the best retrieved scenario scoring at least `start_threshold`, at its entry step;
+  "start", the best retrieved scenario scoring at least START_THRESHOLD, at its entry step;
 - an active scenario and the signal "start" naming another scenario -> a switch: the other one
   starts at its entry step (the fields already collected stay known);
 - then, from the current step, follow transitions while the step's required fields are all known
@@ -23,6 +23,7 @@ on (or the entry step when starting); `missing_fields` are the final step's unkn
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from chalicelib.domain.bundle import AgentBundle
@@ -33,6 +34,7 @@ from chalicelib.focal.fields import holds, missing_required
 from chalicelib.focal.types import ScenarioDecision, ScoredItem, Understanding
 
 NONE = ScenarioDecision(action="none")
+START_THRESHOLD = 0.35  # the least score at which a retrieved scenario starts on a "start" signal
 Action = Literal["start", "continue", "transition", "complete"]
 
 
@@ -41,37 +43,49 @@ def condition_id(scenario_id: str, step_id: str, index: int) -> str:
     return f"{scenario_id}/{step_id}/{index}"
 
 
-def orchestrate_scenario(  # noqa: PLR0917 - the phase signature pipeline.py calls positionally
-        agent: LoadedAgent, state: ScenarioState | None, understanding: Understanding,
-        scenarios: Sequence[ScoredItem], known: Mapping[str, Any], variables: Mapping[str, Any],
-        turn_number: int, *, start_threshold: float = 0.35) -> ScenarioDecision:
+@dataclass(frozen=True, slots=True)
+class TransitionScope:
+    """What transition expressions read this turn: the field values known, and the other names
+    (message, tools; `turn_number` unless the variables carry it)."""
+
+    known: Mapping[str, Any]
+    variables: Mapping[str, Any]
+    turn_number: int
+
+    def names(self) -> dict[str, Any]:
+        scope: dict[str, Any] = {**self.known, **self.variables}
+        scope.setdefault("turn_number", self.turn_number)
+        scope.setdefault("tools", {})
+        return scope
+
+
+def orchestrate_scenario(agent: LoadedAgent, state: ScenarioState | None, understanding: Understanding,
+                         scenarios: Sequence[ScoredItem], scope: TransitionScope) -> ScenarioDecision:
     """Decide where the session stands in a scenario after this turn (see the module docstring).
 
-    `known`: every field value known this turn; `variables`: the other names expressions may use
-    (message, tools). Never raises.
+    Never raises.
     """
     switching = (state is not None and understanding.scenario_signal == "start"
                  and understanding.scenario_id not in (None, state.scenario_id))
+    walk = _Walk(agent, understanding, scope)
     if state is not None and not switching:
         scenario = agent.bundle.scenario(state.scenario_id)
         step = scenario.step(state.step_id) if scenario is not None else None
         if scenario is None or step is None or understanding.scenario_signal == "exit":
             return ScenarioDecision(action="exit", scenario_id=state.scenario_id, from_step=state.step_id)
-        scope = _scope(known, variables, turn_number)
-        return _advance(agent, scenario, step, understanding, known=known, scope=scope, starting=False)
+        return walk.advance(scenario, step, starting=False)
 
-    scenario = _scenario_to_start(agent.bundle, understanding, scenarios, start_threshold)
+    scenario = _scenario_to_start(agent.bundle, understanding, scenarios)
     if scenario is None:
         return NONE
     entry = scenario.step(scenario.entry_step)
     if entry is None:  # publish rejects this; a bundle that slipped through never starts
         return NONE
-    scope = _scope(known, variables, turn_number)
-    return _advance(agent, scenario, entry, understanding, known=known, scope=scope, starting=True)
+    return walk.advance(scenario, entry, starting=True)
 
 
-def _scenario_to_start(bundle: AgentBundle, understanding: Understanding, scenarios: Sequence[ScoredItem],
-                       start_threshold: float) -> Scenario | None:
+def _scenario_to_start(bundle: AgentBundle, understanding: Understanding,
+                       scenarios: Sequence[ScoredItem]) -> Scenario | None:
     if understanding.scenario_signal == "exit":
         return None
     if understanding.scenario_id is not None:
@@ -80,7 +94,7 @@ def _scenario_to_start(bundle: AgentBundle, understanding: Understanding, scenar
             return named
     if understanding.scenario_signal != "start":
         return None
-    eligible = [item for item in scenarios if item.kind == "scenario" and item.score >= start_threshold]
+    eligible = [item for item in scenarios if item.kind == "scenario" and item.score >= START_THRESHOLD]
     for item in sorted(eligible, key=lambda item: -item.score):
         found = bundle.scenario(item.item_id)
         if found is not None:
@@ -88,50 +102,45 @@ def _scenario_to_start(bundle: AgentBundle, understanding: Understanding, scenar
     return None
 
 
-def _scope(known: Mapping[str, Any], variables: Mapping[str, Any], turn_number: int) -> dict[str, Any]:
-    """The names transition expressions see: field values, message, turn_number, tools."""
-    scope: dict[str, Any] = {**known, **variables}
-    scope.setdefault("turn_number", turn_number)
-    scope.setdefault("tools", {})
-    return scope
+class _Walk:
+    """Follows transitions for one turn: what decides them (the agent's expressions over the scope,
+    the conditions the understanding call judged true) does not change while walking."""
 
+    def __init__(self, agent: LoadedAgent, understanding: Understanding, scope: TransitionScope) -> None:
+        self._agent, self._understanding = agent, understanding
+        self._known, self._names = scope.known, scope.names()
 
-def _advance(agent: LoadedAgent, scenario: Scenario, step: Step, understanding: Understanding, *,
-             known: Mapping[str, Any], scope: Mapping[str, Any], starting: bool) -> ScenarioDecision:
-    path = [step.id]
-    handoff = starting and step.handoff
-    missing = missing_required(step, known)
-    while not missing and not step.terminal and not step.handoff:
-        target = _first_holding(agent, scenario, step, understanding, scope)
-        if target is None or target.id in path:  # never revisit a step within one turn
-            break
-        step = target
-        path.append(step.id)
-        handoff = handoff or step.handoff
-        missing = missing_required(step, known)
+    def advance(self, scenario: Scenario, step: Step, *, starting: bool) -> ScenarioDecision:
+        path = [step.id]
+        handoff = starting and step.handoff
+        missing = missing_required(step, self._known)
+        while not missing and not step.terminal and not step.handoff:
+            target = self._first_holding(scenario, step)
+            if target is None or target.id in path:  # never revisit a step within one turn
+                break
+            step = target
+            path.append(step.id)
+            handoff = handoff or step.handoff
+            missing = missing_required(step, self._known)
 
-    action: Action
-    if step.terminal:
-        action = "complete"
-    elif starting:
-        action = "start"
-    else:
-        action = "transition" if len(path) > 1 else "continue"
-    return ScenarioDecision(action=action, scenario_id=scenario.id, step_id=step.id,
-                            from_step=None if starting else path[0], path=tuple(path),
-                            missing_fields=missing, handoff=handoff)
+        action: Action
+        if step.terminal:
+            action = "complete"
+        elif starting:
+            action = "start"
+        else:
+            action = "transition" if len(path) > 1 else "continue"
+        return ScenarioDecision(action=action, scenario_id=scenario.id, step_id=step.id,
+                                from_step=None if starting else path[0], path=tuple(path),
+                                missing_fields=missing, handoff=handoff)
 
+    def _first_holding(self, scenario: Scenario, step: Step) -> Step | None:
+        for index, transition in enumerate(step.transitions):
+            if self._holds(condition_id(scenario.id, step.id, index), transition):
+                return scenario.step(transition.to)
+        return None
 
-def _first_holding(agent: LoadedAgent, scenario: Scenario, step: Step, understanding: Understanding,
-                   scope: Mapping[str, Any]) -> Step | None:
-    for index, transition in enumerate(step.transitions):
-        if _holds(agent, condition_id(scenario.id, step.id, index), transition, understanding, scope):
-            return scenario.step(transition.to)
-    return None
-
-
-def _holds(agent: LoadedAgent, key: str, transition: Transition, understanding: Understanding,
-           scope: Mapping[str, Any]) -> bool:
-    if transition.expression is not None:
-        return holds(agent, transition.expression, scope)
-    return key in understanding.conditions_true
+    def _holds(self, key: str, transition: Transition) -> bool:
+        if transition.expression is not None:
+            return holds(self._agent, transition.expression, self._names)
+        return key in self._understanding.conditions_true

@@ -25,21 +25,38 @@ Then relationships, in this order:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.rule import Rule, Scope
-from chalicelib.domain.session import RuleUsage
+from chalicelib.domain.session import RuleUsage, ScenarioState
 from chalicelib.focal.types import RuleDecision, ScoredItem, Understanding
 
 APPLIES = "applies"
 
 
+@dataclass(frozen=True, slots=True)
+class TurnPosition:
+    """Where the session is as the turn starts: cooldowns count turns, and a scoped rule needs the
+    session on its scenario (or step)."""
+
+    turn_number: int
+    state: ScenarioState | None = None
+
+    @property
+    def scenario_id(self) -> str | None:
+        return self.state.scenario_id if self.state is not None else None
+
+    @property
+    def step_id(self) -> str | None:
+        return self.state.step_id if self.state is not None else None
+
+
 def select_rules(candidates: Sequence[ScoredItem], understanding: Understanding, bundle: AgentBundle,
-                 usage: Mapping[str, RuleUsage], turn_number: int, *, scenario_id: str | None,
-                 step_id: str | None) -> list[RuleDecision]:
+                 usage: Mapping[str, RuleUsage], at: TurnPosition) -> list[RuleDecision]:
     """One decision per candidate and per entailed rule: selected ones first, by priority desc.
 
-    `scenario_id`/`step_id` locate the session when the turn starts. Never raises.
+    Never raises.
     """
     scores = {item.item_id: item.score for item in candidates if item.kind == "rule"}
     confirmed = set(understanding.applicable_rules)
@@ -49,11 +66,10 @@ def select_rules(candidates: Sequence[ScoredItem], understanding: Understanding,
         if rule is None:
             reasons[rule_id] = "unknown"
             continue
-        reasons[rule_id] = _filter(rule, usage.get(rule_id), turn_number, scenario_id, step_id) or (
+        reasons[rule_id] = _filter(rule, usage.get(rule_id), at) or (
             APPLIES if rule_id in confirmed else "not_confirmed")
 
-    where = (turn_number, scenario_id, step_id)
-    entailers = _entail(bundle, reasons, usage, where)
+    entailers = _entail(bundle, reasons, usage, at)
     rules = {rule_id: rule for rule_id in reasons if (rule := bundle.rule(rule_id)) is not None}
     _exclude(rules, reasons, scores)
     _drop_unsupported(rules, reasons, entailers)
@@ -72,9 +88,9 @@ def _is_selected(reason: str) -> bool:
     return reason == APPLIES or reason.startswith("entailed_by:")
 
 
-def _filter(rule: Rule, used: RuleUsage | None, turn_number: int, scenario_id: str | None,
-            step_id: str | None) -> str | None:
+def _filter(rule: Rule, used: RuleUsage | None, at: TurnPosition) -> str | None:
     """The reason this rule cannot apply this turn whatever the user said, or None."""
+    scenario_id, step_id = at.scenario_id, at.step_id
     if not rule.enabled:
         return "disabled"
     if rule.scope is Scope.SCENARIO and rule.scenario != scenario_id:
@@ -82,7 +98,7 @@ def _filter(rule: Rule, used: RuleUsage | None, turn_number: int, scenario_id: s
     if rule.scope is Scope.STEP and (rule.scenario != scenario_id or rule.step != step_id):
         return "out_of_scope"
     if used is not None and used.fires > 0:
-        if rule.cooldown_turns and turn_number <= used.last_turn + rule.cooldown_turns:
+        if rule.cooldown_turns and at.turn_number <= used.last_turn + rule.cooldown_turns:
             return "cooldown"
         if rule.max_fires_per_session and used.fires >= rule.max_fires_per_session:
             return "max_fires"
@@ -90,7 +106,7 @@ def _filter(rule: Rule, used: RuleUsage | None, turn_number: int, scenario_id: s
 
 
 def _entail(bundle: AgentBundle, reasons: dict[str, str], usage: Mapping[str, RuleUsage],
-            where: tuple[int, str | None, str | None]) -> dict[str, list[str]]:
+            at: TurnPosition) -> dict[str, list[str]]:
     """Pull in entailed rules; returns entailed rule id -> the selected rules that entailed it."""
     entailers: dict[str, list[str]] = {}
     queue = [rule_id for rule_id, reason in reasons.items() if reason == APPLIES]
@@ -106,7 +122,7 @@ def _entail(bundle: AgentBundle, reasons: dict[str, str], usage: Mapping[str, Ru
                 if current != APPLIES:
                     entailers[target_id].append(source_id)
                 continue
-            blocked = _filter(target, usage.get(target_id), *where)
+            blocked = _filter(target, usage.get(target_id), at)
             if blocked is not None:
                 reasons.setdefault(target_id, blocked)
                 continue

@@ -96,51 +96,121 @@ def idempotency_key(tenant_id: str, session_id: str, tool_id: str, arguments: Ma
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:40]
 
 
-def run_tools(agent: LoadedAgent, decisions: Sequence[RuleDecision], scenario: ScenarioDecision,
-              known: Mapping[str, Any], understanding: Understanding, *, runner: ToolRunner,
-              config: ToolsConfig, tenant_id: str, session_id: str,
-              pending: PendingConfirmation | None, deadline_s: float,
-              variables: Mapping[str, Any] | None = None,
-              already_run: Collection[str] = (),
-              clock: Callable[[], float] = time.monotonic,
-              sleep: Callable[[float], None] = time.sleep) -> ToolsResult:
-    """Run this turn's tools in order; see the module docstring. Never raises for a tool's failure.
+@dataclass(frozen=True, slots=True)
+class ToolRound:
+    """What one round of tools is decided on. A turn has a second round when tool outputs move the
+    scenario to a step with tools of its own."""
 
-    `deadline_s` is a `clock()` reading (monotonic seconds) after which no call starts.
-    `variables`: other names guards may use (message, turn_number); `tools` holds earlier results.
-    `already_run`: tool ids this turn already decided on (a later hop does not call them twice).
+    decisions: Sequence[RuleDecision]
+    scenario: ScenarioDecision
+    known: Mapping[str, Any]  # field values known so far: tool inputs and guards read them
+    variables: Mapping[str, Any] = field(default_factory=dict)  # other names guards may use
+    already_run: Collection[str] = ()  # tools an earlier round decided on: never called twice a turn
+
+
+@dataclass(frozen=True, slots=True)
+class ToolTurn:
+    """Whose turn the tools run in: keys the idempotency of calls, and holds what a confirmation is
+    checked against (the call the session is waiting on, and whether the user said yes)."""
+
+    tenant_id: str
+    session_id: str
+    understanding: Understanding
+    pending: PendingConfirmation | None = None
+
+    def confirmed(self, tool: Tool, arguments: Mapping[str, Any]) -> bool:
+        pending = self.pending
+        return (pending is not None and self.understanding.confirmed and pending.tool_id == tool.id
+                and pending.inputs == _plain(arguments))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """How a round calls its tools: through `runner`, under `config`, none starting after `deadline_s`
+    (a `clock()` reading, monotonic seconds). The clock and sleep are the tests' to replace."""
+
+    runner: ToolRunner
+    config: ToolsConfig
+    deadline_s: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def call(self, tool: Tool, arguments: Mapping[str, Any], key: str) -> ToolOutcome:
+        config, clock = self.config, self.clock
+        url = resolve_url(tool.url, config.base_url) or tool.url  # still relative: the HTTP runner refuses it
+        timeout_s = tool.timeout_s if tool.timeout_s is not None else config.timeout_s
+        irreversible = tool.side_effect is SideEffect.IRREVERSIBLE
+        retries = 0 if irreversible else (tool.retries if tool.retries is not None else config.max_retries)
+        started = clock()
+        status: Literal["timeout", "error"] = "timeout"
+        attempts, error = 0, "deadline reached before the call"
+        while attempts <= retries:
+            remaining = self.deadline_s - clock()
+            if remaining <= 0:
+                break
+            attempts += 1
+            request = ToolRequest(tool=tool, arguments=dict(arguments), idempotency_key=key,
+                                  timeout_s=min(timeout_s, remaining), retries=retries, url=url)
+            try:
+                result = self.runner(request)
+            except TimeoutError:
+                status, error = "timeout", f"no answer within {request.timeout_s:g} s"
+            except ToolRefused as exc:
+                status, error = "error", str(exc) or type(exc).__name__
+                break
+            except (ToolFailed, ConnectionError) as exc:
+                status, error = "error", str(exc) or type(exc).__name__
+            else:
+                return ToolOutcome(tool.id, "ok", key, result=dict(result), attempts=attempts,
+                                   latency_ms=(clock() - started) * 1000)
+            if irreversible:
+                # The call may have taken effect: repeating it could do it twice (DESIGN.md §3).
+                status, error = "error", f"outcome unknown, not retried: {error}"
+                break
+            if attempts <= retries:
+                self.sleep(max(0.0, min(MAX_BACKOFF_S, BACKOFF_BASE_S * 2 ** (attempts - 1),
+                                        self.deadline_s - clock())))
+        logger.warning("tool call failed", extra={"tool_id": tool.id, "status": status, "attempts": attempts})
+        return ToolOutcome(tool.id, status, key, attempts=attempts,
+                           latency_ms=(clock() - started) * 1000, error=error)
+
+
+def run_tools(agent: LoadedAgent, round_: ToolRound, turn: ToolTurn, calls: ToolCalls) -> ToolsResult:
+    """Run this round's tools in order; see the module docstring. Never raises for a tool's failure.
+
+    Guards see `round_.variables` (message, turn_number), the known values, and `tools`: the results
+    of earlier tools in this round.
     """
     bundle = agent.bundle
     outcomes: list[ToolOutcome] = []
     results: dict[str, Mapping[str, Any]] = {}
     request: PendingConfirmation | None = None
     irreversible_ran = False
-    values: dict[str, Any] = dict(known)
-    for tool in tools_to_run(bundle, decisions, scenario):
-        if tool.id in already_run:
+    values: dict[str, Any] = dict(round_.known)
+    for tool in tools_to_run(bundle, round_.decisions, round_.scenario):
+        if tool.id in round_.already_run:
             continue
         arguments = {argument: values.get(name) for argument, name in tool.input_map.items()}
-        key = idempotency_key(tenant_id, session_id, tool.id, arguments)
+        key = idempotency_key(turn.tenant_id, turn.session_id, tool.id, arguments)
         if not all(is_known(value) for value in arguments.values()):
             outcomes.append(ToolOutcome(tool.id, "skipped_missing_input", key))
             continue
-        scope = {**(variables or {}), **values, "tools": dict(results)}
+        scope = {**round_.variables, **values, "tools": dict(results)}
         if tool.guard is not None and not holds(agent, tool.guard, scope):
             outcomes.append(ToolOutcome(tool.id, "skipped_guard", key))
             continue
-        if tool.confirm and not _confirmed(tool, arguments, pending, understanding):
+        if tool.confirm and not turn.confirmed(tool, arguments):
             outcomes.append(ToolOutcome(tool.id, "awaiting_confirmation", key))
             request = request or PendingConfirmation(tool_id=tool.id, inputs=_plain(arguments))
             continue
-        outcome = _call(tool, arguments, key, runner=runner, config=config, deadline_s=deadline_s,
-                        clock=clock, sleep=sleep)
+        outcome = calls.call(tool, arguments, key)
         outcomes.append(outcome)
         if tool.side_effect is SideEffect.IRREVERSIBLE and outcome.attempts > 0:
             irreversible_ran = True
         if outcome.status == "ok" and outcome.result is not None:
             results[tool.id] = outcome.result
             values.update(_output_values(bundle, tool, outcome.result))
-    changes, session_values = _split_outputs(bundle, values, known)
+    changes, session_values = _split_outputs(bundle, values, round_.known)
     logger.debug("tools ran", extra={"tool_statuses": {o.tool_id: o.status for o in outcomes}})
     return ToolsResult(outcomes=tuple(outcomes), results=results, field_changes=changes,
                        session_values=session_values, confirmation_request=request,
@@ -151,51 +221,6 @@ def _plain(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Arguments as JSON-ready data, as they will be stored on the session and compared next turn."""
     loaded: dict[str, Any] = json.loads(json.dumps(dict(arguments), default=str))
     return loaded
-
-
-def _confirmed(tool: Tool, arguments: Mapping[str, Any], pending: PendingConfirmation | None,
-               understanding: Understanding) -> bool:
-    return (pending is not None and understanding.confirmed and pending.tool_id == tool.id
-            and pending.inputs == _plain(arguments))
-
-
-def _call(tool: Tool, arguments: Mapping[str, Any], key: str, *, runner: ToolRunner, config: ToolsConfig,
-          deadline_s: float, clock: Callable[[], float], sleep: Callable[[float], None]) -> ToolOutcome:
-    url = resolve_url(tool.url, config.base_url) or tool.url  # still relative: the HTTP runner refuses it
-    timeout_s = tool.timeout_s if tool.timeout_s is not None else config.timeout_s
-    irreversible = tool.side_effect is SideEffect.IRREVERSIBLE
-    retries = 0 if irreversible else (tool.retries if tool.retries is not None else config.max_retries)
-    started = clock()
-    status: Literal["timeout", "error"] = "timeout"
-    attempts, error = 0, "deadline reached before the call"
-    while attempts <= retries:
-        remaining = deadline_s - clock()
-        if remaining <= 0:
-            break
-        attempts += 1
-        request = ToolRequest(tool=tool, arguments=dict(arguments), idempotency_key=key,
-                              timeout_s=min(timeout_s, remaining), retries=retries, url=url)
-        try:
-            result = runner(request)
-        except TimeoutError:
-            status, error = "timeout", f"no answer within {request.timeout_s:g} s"
-        except ToolRefused as exc:
-            status, error = "error", str(exc) or type(exc).__name__
-            break
-        except (ToolFailed, ConnectionError) as exc:
-            status, error = "error", str(exc) or type(exc).__name__
-        else:
-            return ToolOutcome(tool.id, "ok", key, result=dict(result), attempts=attempts,
-                               latency_ms=(clock() - started) * 1000)
-        if irreversible:
-            # The call may have taken effect: repeating it could do it twice (DESIGN.md §3).
-            status, error = "error", f"outcome unknown, not retried: {error}"
-            break
-        if attempts <= retries:
-            sleep(max(0.0, min(MAX_BACKOFF_S, BACKOFF_BASE_S * 2 ** (attempts - 1), deadline_s - clock())))
-    logger.warning("tool call failed", extra={"tool_id": tool.id, "status": status, "attempts": attempts})
-    return ToolOutcome(tool.id, status, key, attempts=attempts,
-                       latency_ms=(clock() - started) * 1000, error=error)
 
 
 def _output_values(bundle: AgentBundle, tool: Tool, result: Mapping[str, Any]) -> dict[str, Any]:

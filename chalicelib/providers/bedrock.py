@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.providers.llm import LlmMessage, LlmRequest, LlmResponse, ProviderError, estimate_tokens
 from chalicelib.providers.openai_compat import require_json
-from chalicelib.providers.retry import Retryable, with_retries
+from chalicelib.providers.retry import DEFAULT_BACKOFF, Backoff, Retryable, with_retries
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
@@ -46,8 +46,21 @@ def bedrock_client(region: str | None, timeout_s: float) -> BedrockRuntimeClient
     return boto3.client("bedrock-runtime", region_name=region, config=config)
 
 
-def call_bedrock(call: Callable[[], T], *, max_retries: int, backoff_base_s: float,
-                 sleep: Callable[[float], None], what: str) -> T:
+class BedrockConnection:
+    """The bedrock-runtime client of a provider: the one given, else built on first use (boto3 loads
+    only then) for `region`, with `timeout_s` as its read timeout (fixed once built)."""
+
+    def __init__(self, *, client: BedrockRuntimeClient | None = None, region: str | None = None,
+                 timeout_s: float = 20.0) -> None:
+        self._client, self._region, self._timeout_s = client, region, timeout_s
+
+    def client(self) -> BedrockRuntimeClient:
+        if self._client is None:
+            self._client = bedrock_client(self._region, self._timeout_s)
+        return self._client
+
+
+def call_bedrock(call: Callable[[], T], *, max_retries: int, backoff: Backoff, what: str) -> T:
     """Run one Bedrock API call with retries on throttling, unavailability and timeouts.
 
     Raises ProviderError when the retries run out, or at once on any other client error.
@@ -75,7 +88,7 @@ def call_bedrock(call: Callable[[], T], *, max_retries: int, backoff_base_s: flo
                                 provider="bedrock") from exc
 
     try:
-        return with_retries(attempt, max_retries=max_retries, backoff_base_s=backoff_base_s, sleep=sleep)
+        return with_retries(attempt, max_retries=max_retries, backoff_base_s=backoff.base_s, sleep=backoff.sleep)
     except Retryable as exc:
         logger.warning("bedrock call failed after retries", extra={"operation": what, "code": exc.reason})
         raise ProviderError(f"bedrock provider: {exc.reason} on {what} (after {max_retries + 1} attempts)",
@@ -87,22 +100,18 @@ class BedrockLlm:
 
     name = "bedrock"
 
-    def __init__(self, *, client: BedrockRuntimeClient | None = None, region: str | None = None,
-                 model: str = DEFAULT_MODEL, timeout_s: float = 20.0, backoff_base_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._client = client
-        self._region = region
-        self._timeout_s = timeout_s
+    def __init__(self, *, connection: BedrockConnection | None = None, model: str = DEFAULT_MODEL,
+                 backoff: Backoff = DEFAULT_BACKOFF) -> None:
+        self._connection = connection or BedrockConnection()
         self.model = model
-        self._backoff_base_s = backoff_base_s
-        self._sleep = sleep
+        self._backoff = backoff
 
     def complete(self, request: LlmRequest) -> LlmResponse:
         """One Converse call. Raises ProviderError after the retries, or on an unusable answer.
 
         The client's read timeout is fixed when it is built; request.timeout_s is not re-applied.
         """
-        client = self._client = self._client or bedrock_client(self._region, self._timeout_s)
+        client = self._connection.client()
         model = request.model or self.model
         system, messages = converse_messages(request.messages)
         if request.json_schema is not None:
@@ -113,8 +122,7 @@ class BedrockLlm:
                 modelId=model, messages=messages, system=system,
                 inferenceConfig={"maxTokens": request.max_tokens, "temperature": request.temperature},
             ),
-            max_retries=request.max_retries, backoff_base_s=self._backoff_base_s, sleep=self._sleep,
-            what="converse",
+            max_retries=request.max_retries, backoff=self._backoff, what="converse",
         )
         latency_ms = (time.perf_counter() - started) * 1000
         blocks = answer.get("output", {}).get("message", {}).get("content", [])

@@ -9,24 +9,23 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import time
 import unicodedata
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.providers.bedrock import bedrock_client, call_bedrock
+from chalicelib.providers.bedrock import BedrockConnection, call_bedrock
 from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import check_url
-from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, is_retried_status
-from chalicelib.providers.retry import Retryable, with_retries
-from chalicelib.providers.transport import HttpResponse, Send, guarded_send, post_json
+from chalicelib.providers.openai_compat import Endpoint, is_retried_status
+from chalicelib.providers.retry import DEFAULT_BACKOFF, Backoff, Retryable, with_retries
+from chalicelib.providers.transport import HttpResponse, post_json
 
 if TYPE_CHECKING:
-    from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
     from chalicelib.providers.llm import Vectors
 
@@ -106,16 +105,13 @@ class BedrockEmbedder:
 
     TITAN_DIMENSIONS = frozenset({256, 512, 1024})
 
-    def __init__(self, *, client: BedrockRuntimeClient | None = None, region: str | None = None,
-                 model: str = "amazon.titan-embed-text-v2:0", dimensions: int = 256, timeout_s: float = 10.0,
-                 max_retries: int = 2, backoff_base_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, *, connection: BedrockConnection | None = None, model: str = "amazon.titan-embed-text-v2:0",
+                 dimensions: int = 256, max_retries: int = 2, backoff: Backoff = DEFAULT_BACKOFF) -> None:
         if dimensions not in self.TITAN_DIMENSIONS:
             raise InvalidInput.at("embeddings.dimensions", "Titan v2 supports 256, 512 or 1024")
-        self._client = client
-        self._region, self._timeout_s = region, timeout_s
+        self._connection = connection or BedrockConnection(timeout_s=10.0)
         self.model, self.dimensions = model, dimensions
-        self._max_retries, self._backoff_base_s, self._sleep = max_retries, backoff_base_s, sleep
+        self._max_retries, self._backoff = max_retries, backoff
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Raises ProviderError after the retries, or when an answer has the wrong shape."""
@@ -125,13 +121,12 @@ class BedrockEmbedder:
         return normalize_rows(matrix)
 
     def _embed_one(self, text: str) -> list[float]:
-        client = self._client = self._client or bedrock_client(self._region, self._timeout_s)
+        client = self._connection.client()
         body = json.dumps({"inputText": text, "dimensions": self.dimensions, "normalize": True})
         answer = call_bedrock(
             lambda: client.invoke_model(modelId=self.model, body=body, contentType="application/json",
                                         accept="application/json"),
-            max_retries=self._max_retries, backoff_base_s=self._backoff_base_s, sleep=self._sleep,
-            what="invoke_model",
+            max_retries=self._max_retries, backoff=self._backoff, what="invoke_model",
         )
         try:
             vector = json.loads(answer["body"].read())["embedding"]
@@ -140,21 +135,31 @@ class BedrockEmbedder:
         return _checked(vector, self.dimensions, "bedrock")
 
 
+@dataclass(frozen=True, slots=True)
+class CallLimits:
+    """How long one embeddings call may take and how often it is tried again (a chat request carries
+    its own, LlmRequest)."""
+
+    timeout_s: float = 10.0
+    max_retries: int = 2
+
+
+DEFAULT_LIMITS = CallLimits()
+
+
 class OpenAIEmbedder:
     """POST {base_url}/embeddings, in batches, with the same retries as the chat provider."""
 
     BATCH = 128
 
-    def __init__(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
-                 model: str = "text-embedding-3-small", dimensions: int = 256, allow_private: bool = False,
-                 send: Send | None = None, timeout_s: float = 10.0, max_retries: int = 2,
-                 backoff_base_s: float = 0.5, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._url = base_url.rstrip("/") + "/embeddings"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    def __init__(self, *, endpoint: Endpoint, model: str = "text-embedding-3-small", dimensions: int = 256,
+                 limits: CallLimits = DEFAULT_LIMITS, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+        self._url = endpoint.url("/embeddings")
+        self._headers = endpoint.headers()
         self.model, self.dimensions = model, dimensions
-        self._allow_private, self._send = allow_private, send or guarded_send(allow_private)
-        self._timeout_s, self._max_retries = timeout_s, max_retries
-        self._backoff_base_s, self._sleep = backoff_base_s, sleep
+        self._allow_private, self._send = endpoint.allow_private, endpoint.transport()
+        self._timeout_s, self._max_retries = limits.timeout_s, limits.max_retries
+        self._backoff = backoff
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Raises ProviderError after the retries, on a 4xx, or when an answer has the wrong shape."""
@@ -171,7 +176,7 @@ class OpenAIEmbedder:
         payload = {"model": self.model, "input": batch, "dimensions": self.dimensions}
         try:
             answer = with_retries(lambda: self._attempt(payload), max_retries=self._max_retries,
-                                  backoff_base_s=self._backoff_base_s, sleep=self._sleep)
+                                  backoff_base_s=self._backoff.base_s, sleep=self._backoff.sleep)
         except Retryable as exc:
             raise ProviderError(f"openai embedder: {exc.reason} (after {self._max_retries + 1} attempts)",
                                 provider="openai") from exc

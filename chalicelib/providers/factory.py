@@ -16,7 +16,7 @@ from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest, LlmResponse, ProviderError
 from chalicelib.providers.network import check_url
 from chalicelib.providers.offline import OfflineLlm
-from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, OpenAICompatLlm
+from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, Endpoint, OpenAICompatLlm
 from chalicelib.providers.tracing import traced
 
 _SEMAPHORES: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
@@ -88,11 +88,14 @@ def _bare_llm(config: LlmConfig, api_key: str | None, *, allow_private: bool,
     if config.provider == "openai":
         base_url = config.base_url or DEFAULT_BASE_URL
         check_url(base_url, allow_private, at_publish=True, path="llm.base_url")
-        return OpenAICompatLlm(base_url=base_url, api_key=api_key, allow_private=allow_private)
+        return OpenAICompatLlm(endpoint=Endpoint(base_url=base_url, api_key=api_key, allow_private=allow_private))
     if config.provider == "bedrock":
-        from chalicelib.providers.bedrock import BedrockLlm  # noqa: PLC0415 - boto3's bedrock client, on demand
+        from chalicelib.providers.bedrock import (  # noqa: PLC0415 - boto3's bedrock client, on demand
+            BedrockConnection,
+            BedrockLlm,
+        )
 
-        return BedrockLlm(region=config.region, timeout_s=config.timeout_s)
+        return BedrockLlm(connection=BedrockConnection(region=config.region, timeout_s=config.timeout_s))
     if config.provider == "replay":
         if cassette is None:
             raise InvalidInput.at("llm.provider", "the replay provider needs a cassette file")
@@ -109,6 +112,7 @@ def build_embedder(config: EmbeddingsConfig, *, api_key: str | None = None, base
     Raises InvalidInput for dimensions the provider cannot produce or a refused base URL.
     """
     # numpy loads with the first embedder, not at cold start (DESIGN.md §7 import budget)
+    from chalicelib.providers.bedrock import BedrockConnection  # noqa: PLC0415 - as the embedders
     from chalicelib.providers.embeddings import (  # noqa: PLC0415
         BedrockEmbedder,
         OfflineEmbedder,
@@ -118,13 +122,13 @@ def build_embedder(config: EmbeddingsConfig, *, api_key: str | None = None, base
     if config.provider == "openai":
         url = base_url or DEFAULT_BASE_URL
         check_url(url, allow_private, at_publish=True, path="llm.base_url")
+        endpoint = Endpoint(base_url=url, api_key=api_key, allow_private=allow_private)
         if config.model:
-            return OpenAIEmbedder(base_url=url, api_key=api_key, model=config.model,
-                                  dimensions=config.dimensions, allow_private=allow_private)
-        return OpenAIEmbedder(base_url=url, api_key=api_key, dimensions=config.dimensions,
-                              allow_private=allow_private)
+            return OpenAIEmbedder(endpoint=endpoint, model=config.model, dimensions=config.dimensions)
+        return OpenAIEmbedder(endpoint=endpoint, dimensions=config.dimensions)
     if config.provider == "bedrock":
+        connection = BedrockConnection(region=region, timeout_s=10.0)
         if config.model:
-            return BedrockEmbedder(region=region, model=config.model, dimensions=config.dimensions)
-        return BedrockEmbedder(region=region, dimensions=config.dimensions)
+            return BedrockEmbedder(connection=connection, model=config.model, dimensions=config.dimensions)
+        return BedrockEmbedder(connection=connection, dimensions=config.dimensions)
     return OfflineEmbedder(config.dimensions)

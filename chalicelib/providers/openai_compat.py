@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
 from chalicelib.providers.llm import LlmRequest, LlmResponse, ProviderError, estimate_tokens
 from chalicelib.providers.network import check_url
-from chalicelib.providers.retry import Retryable, with_retries
+from chalicelib.providers.retry import DEFAULT_BACKOFF, Backoff, Retryable, with_retries
 from chalicelib.providers.transport import HttpResponse, Send, guarded_send, post_json
 
 logger = Logger(child=True)
@@ -32,24 +33,45 @@ def is_retried_status(status: int) -> bool:
     return status >= 500 or status in RETRIED_STATUSES
 
 
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Where an OpenAI-compatible API answers and how it is reached. Never logged: it holds the key.
+
+    A private address is refused unless `allow_private` (tests, self-hosted models); `send` is the
+    transport, by default one that judges the peer of every connection.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = None
+    allow_private: bool = False
+    send: Send | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def headers(self) -> dict[str, str]:
+        headers = dict(self.extra_headers)
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def transport(self) -> Send:
+        return self.send or guarded_send(self.allow_private)
+
+
 class OpenAICompatLlm:
     """An LlmProvider over HTTP. Never logs prompts, answers or the key."""
 
     name = "openai"
 
-    def __init__(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None,
-                 model: str = DEFAULT_MODEL, allow_private: bool = False, send: Send | None = None,
-                 extra_headers: Mapping[str, str] | None = None, backoff_base_s: float = 0.5,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self._url = base_url.rstrip("/") + "/chat/completions"
-        self._headers = dict(extra_headers or {})
-        if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
+    def __init__(self, *, endpoint: Endpoint, model: str = DEFAULT_MODEL, backoff: Backoff = DEFAULT_BACKOFF) -> None:
+        self._url = endpoint.url("/chat/completions")
+        self._headers = endpoint.headers()
         self.model = model
-        self._allow_private = allow_private
-        self._send = send or guarded_send(allow_private)  # judges the peer of every connection
-        self._backoff_base_s = backoff_base_s
-        self._sleep = sleep
+        self._allow_private = endpoint.allow_private
+        self._send = endpoint.transport()
+        self._backoff = backoff
 
     def complete(self, request: LlmRequest) -> LlmResponse:
         """One completion. Retries 5xx, 429, timeouts and connection errors with backoff.
@@ -63,8 +85,8 @@ class OpenAICompatLlm:
         started = time.perf_counter()
         try:
             answer = with_retries(lambda: self._attempt(payload, request.timeout_s),
-                                  max_retries=request.max_retries, backoff_base_s=self._backoff_base_s,
-                                  sleep=self._sleep)
+                                  max_retries=request.max_retries, backoff_base_s=self._backoff.base_s,
+                                  sleep=self._backoff.sleep)
         except Retryable as exc:
             logger.warning("llm call failed after retries", extra={"provider": self.name,
                                                                     "task": request.task})

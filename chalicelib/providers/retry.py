@@ -5,11 +5,23 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 T = TypeVar("T")
 
 MAX_BACKOFF_S = 8.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """How a provider waits before a retry (see with_retries); tests replace `sleep`, or set 0."""
+
+    base_s: float = 0.5
+    sleep: Callable[[float], None] = time.sleep
+
+
+DEFAULT_BACKOFF = Backoff()
 
 
 class Retryable(Exception):

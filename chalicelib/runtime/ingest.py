@@ -61,15 +61,26 @@ class Accepted:
     is_new: bool  # False: a redelivery, nothing was stored or enqueued
 
 
-def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str, headers: Mapping[str, str],
-                   query: Mapping[str, str], raw_body: bytes, url: str) -> WebhookResponse:
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """One provider webhook as it came in: what is verified, parsed and answered."""
+
+    method: str
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    raw_body: bytes
+    url: str  # as the provider signed it (webhook_request_url)
+
+
+def ingest_webhook(svc: Services, channel: str, binding_id: str, request: WebhookRequest) -> WebhookResponse:
     """Handle one provider webhook. Raises NotFound (unknown binding or channel), BadSignature,
     MethodNotAllowed, PayloadTooLarge, InvalidJson, InvalidInput, Unauthorized/Forbidden (webchat)
     and Unavailable (nothing could be enqueued: the provider should retry)."""
+    method, query, raw_body = request.method, request.query, request.raw_body
     if len(raw_body) > svc.settings.max_body_bytes:
         raise PayloadTooLarge("the webhook body is too large", limit_bytes=svc.settings.max_body_bytes)
     binding = binding_for(svc, channel, binding_id)
-    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered = {name.lower(): value for name, value in request.headers.items()}
     if channel == "webchat":
         if method != "POST":
             raise MethodNotAllowed("webchat takes POST here; poll GET .../messages for the transcript")
@@ -81,7 +92,7 @@ def ingest_webhook(svc: Services, channel: str, binding_id: str, *, method: str,
         return _answer(whatsapp.handshake(binding, query))
     if method != "POST":
         raise MethodNotAllowed("webhooks are POSTs")
-    adapter.verify(binding, lowered, raw_body, url)
+    adapter.verify(binding, lowered, raw_body, request.url)
     parsed = adapter.parse(binding, lowered, raw_body)
     if isinstance(parsed, Handshake):
         return _answer(parsed)

@@ -19,7 +19,7 @@ import secrets
 import sys
 import zlib
 from array import array
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
@@ -65,6 +65,18 @@ def _version_prefix(version: int) -> str:
     return f"V#{version:08d}#"
 
 
+class _Head(NamedTuple):
+    """The agent's head item as read: its version (None: never published), and whether the agent
+    was deleted (the number stays, so versions never restart)."""
+
+    version: int | None
+    deleted: bool
+
+    @property
+    def live(self) -> int | None:
+        return None if self.deleted else self.version
+
+
 class DynamoBundleStore:
     """BundleStore on the main table."""
 
@@ -88,14 +100,12 @@ class DynamoBundleStore:
         Raises Conflict when expected_version is given and is not the latest, or when another
         publish committed first; nothing of this publish is then visible.
         """
-        stored, deleted = self._head(tenant_id, agent_id)
-        live = None if deleted else stored
-        if expected_version is not None and expected_version != live:
-            raise Conflict("the agent changed since that version", agent_id=agent_id, latest_version=live)
-        base = stored
+        head = self._head(tenant_id, agent_id)
+        if expected_version is not None and expected_version != head.live:
+            raise Conflict("the agent changed since that version", agent_id=agent_id, latest_version=head.live)
         # Numbers never restart, even after a delete: a container caching (agent, version) must never
         # be handed another bundle under a number it has seen.
-        version = (base or 0) + 1
+        version = (head.version or 0) + 1
         nonce = secrets.token_hex(6)
         pk = agent_pk(tenant_id, agent_id)
         parts = _parts(pk, _version_prefix(version) + nonce + "#", bundle, vectors, source)
@@ -112,7 +122,7 @@ class DynamoBundleStore:
         try:
             self._client.transact_write_items(
                 TransactItems=[
-                    {"Update": _flip_head(self._table, tenant_id, agent_id, base, version, deleted=deleted)},
+                    {"Update": _flip_head(self._table, tenant_id, agent_id, head, version)},
                     {
                         "Put": {
                             "TableName": self._table,
@@ -133,17 +143,16 @@ class DynamoBundleStore:
 
     @store_edge
     def latest_version(self, tenant_id: str, agent_id: str) -> int | None:
-        version, deleted = self._head(tenant_id, agent_id)
-        return None if deleted else version
+        return self._head(tenant_id, agent_id).live
 
-    def _head(self, tenant_id: str, agent_id: str) -> tuple[int | None, bool]:
-        """(the head's version, whether the agent was deleted); (None, False) when never published."""
+    def _head(self, tenant_id: str, agent_id: str) -> _Head:
+        """(None, False) when never published."""
         item = self._client.get_item(
             TableName=self._table, Key=key(tenant_pk(tenant_id), _head_sk(agent_id)), ConsistentRead=True
         ).get("Item")
         if item is None:
-            return None, False
-        return number(item, "version"), DELETED_ATTRIBUTE in item
+            return _Head(None, deleted=False)
+        return _Head(number(item, "version"), deleted=DELETED_ATTRIBUTE in item)
 
     @store_edge
     def load(self, tenant_id: str, agent_id: str, version: int | None = None) -> PublishedBundle | None:
@@ -225,17 +234,16 @@ class DynamoBundleStore:
         return True
 
 
-def _flip_head(table: str, tenant_id: str, agent_id: str, base: int | None, version: int, *,
-               deleted: bool) -> Any:
+def _flip_head(table: str, tenant_id: str, agent_id: str, base: _Head, version: int) -> Any:
     """The conditional head update: the head must still be where this publish started (a delete
     racing the publish moves it, so a deleted agent is never brought back by an older publish)."""
-    if base is None:
+    if base.version is None:
         still_at_base = "attribute_not_exists(pk)"
     else:
-        still_at_base = f"#v = :base AND {'attribute_exists' if deleted else 'attribute_not_exists'}(#d)"
+        still_at_base = f"#v = :base AND {'attribute_exists' if base.deleted else 'attribute_not_exists'}(#d)"
     values: dict[str, Any] = {":version": n(version)}
-    if base is not None:
-        values[":base"] = n(base)
+    if base.version is not None:
+        values[":base"] = n(base.version)
     return {
         "TableName": table,
         "Key": key(tenant_pk(tenant_id), _head_sk(agent_id)),

@@ -193,7 +193,8 @@ class DynamoInterlocutorStore:
             return
         for _ in range(MAX_WRITE_ATTEMPTS):
             heads = self._heads(tenant_id, interlocutor_id, [change.name for change in changes])
-            transaction = field_change_items(self._table, tenant_id, interlocutor_id, changes, heads=heads, now_s=now_s)
+            transaction = field_change_items(self._table, it.interlocutor_pk(tenant_id, interlocutor_id), changes,
+                                             heads=heads, now_s=now_s)
             try:
                 self._client.transact_write_items(TransactItems=transaction)
                 return

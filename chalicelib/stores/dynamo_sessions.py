@@ -32,7 +32,7 @@ from chalicelib.stores.field_versions import (
     iso,
     read_field_heads,
 )
-from chalicelib.stores.inbox_items import answer_items, inbox_pk, turn_marker_sk
+from chalicelib.stores.inbox_items import TurnMarker, answer_items, inbox_pk, turn_marker_sk
 from chalicelib.stores.liveness import is_gone, live_checks
 from chalicelib.stores.ports import Page
 from chalicelib.stores.session_index import session_index_update, started_at
@@ -280,17 +280,17 @@ class DynamoSessionStore:
             result.append({"Put": {"TableName": self._table, "Item": item}})
         result += field_change_items(
             self._table,
-            tenant_id,
-            session.interlocutor_id,
+            it.interlocutor_pk(tenant_id, session.interlocutor_id),
             commit.field_changes,
             heads=heads,
             now_s=commit.now_s,
         )
         result += live_checks(self._table, tenant_id, session.key.agent_id)  # stores/liveness.py
         result += usage_items(self._table, record, commit.now_s)  # counters commit with the turn, or not at all
+        marker = TurnMarker(turn_id=record.turn_id, session_id=session.session_id, turn_number=record.turn_number,
+                            expires_at=int(commit.now_s + self._retention_s))
         result += answer_items(self._table, tenant_id, session_key_hash(session.key), message_ids=commit.answered,
-                               turn_id=record.turn_id, session_id=session.session_id,
-                               turn_number=record.turn_number, expires_at=int(commit.now_s + self._retention_s))
+                               marker=marker)
         if len(result) > MAX_TRANSACTION_ITEMS:
             raise InvalidInput.at(
                 "transcript",

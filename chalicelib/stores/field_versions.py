@@ -80,21 +80,20 @@ def read_field_heads(
 
 def field_change_items(
     table: str,
-    tenant_id: str,
-    interlocutor_id: str,
+    pk: str,
     changes: list[FieldChange],
     *,
     heads: dict[str, int],
     now_s: float,
 ) -> list[TransactWriteItemTypeDef]:
-    """The transaction items that write `changes` on top of `heads` (see read_field_heads).
+    """The transaction items that write `changes` on top of `heads` (see read_field_heads) in the
+    interlocutor partition `pk` (items.interlocutor_pk).
 
     The one implementation of supersede, used by write() and by the session commit. Per field: the
     head moves from the version read (condition), the new version is put, the previous one is
     marked SUPERSEDED. Two changes of one field in a list: the last one wins (a transaction may
     touch an item once).
     """
-    pk = it.interlocutor_pk(tenant_id, interlocutor_id)
     latest = {change.name: change for change in changes}
     result: list[TransactWriteItemTypeDef] = []
     live: dict[str, FieldValue] = {}

@@ -11,6 +11,7 @@ Pure item building, shared by the inbox (stores/inbox.py) and the session commit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from chalicelib.stores import items as it
@@ -37,8 +38,19 @@ def turn_marker_sk(turn_id: str) -> str:
     return f"{TURN_MARKER_PREFIX}{turn_id}"
 
 
-def answer_items(table: str, tenant_id: str, key_hash: str, *, message_ids: Sequence[str], turn_id: str,
-                 session_id: str, turn_number: int, expires_at: int) -> list[TransactWriteItemTypeDef]:
+@dataclass(frozen=True, slots=True)
+class TurnMarker:
+    """The item a committing turn leaves under its turn id: a retried delivery of the same turn finds
+    there the session and turn that answered it (CommittedTurn)."""
+
+    turn_id: str
+    session_id: str
+    turn_number: int
+    expires_at: int  # epoch seconds, the marker's TTL
+
+
+def answer_items(table: str, tenant_id: str, key_hash: str, *, message_ids: Sequence[str],
+                 marker: TurnMarker) -> list[TransactWriteItemTypeDef]:
     """The deletes of the answered inbox items and the turn marker, each with its named condition."""
     pk = inbox_pk(tenant_id, key_hash)
     still_pending = "attribute_exists(pk)"
@@ -48,7 +60,6 @@ def answer_items(table: str, tenant_id: str, key_hash: str, *, message_ids: Sequ
                     "ConditionExpression": still_pending}}
         for message_id in message_ids
     ]
-    marker = {"pk": it.s(pk), "sk": it.s(turn_marker_sk(turn_id)), "session_id": it.s(session_id),
-              "turn_number": it.n(turn_number), it.TTL_ATTRIBUTE: it.n(expires_at)}
-    return [*answered, {"Put": {"TableName": table, "Item": marker, "ConditionExpression": turn_id_unused}}]
-
+    item = {"pk": it.s(pk), "sk": it.s(turn_marker_sk(marker.turn_id)), "session_id": it.s(marker.session_id),
+            "turn_number": it.n(marker.turn_number), it.TTL_ATTRIBUTE: it.n(marker.expires_at)}
+    return [*answered, {"Put": {"TableName": table, "Item": item, "ConditionExpression": turn_id_unused}}]

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from chalicelib.config.resolver import (
+    ConfigPosition,
     ConfigResolver,
     layer_digest,
     layers_for,
@@ -59,9 +60,7 @@ def test_six_layers_merge_with_the_later_layer_winning_and_report_who_set_each_k
         {"llm": {"max_tokens": 900}},
         {"llm": {"temperature": 0.9, "max_retries": 4}},
         bundle,
-        channel="twilio",
-        scenario_id="returns",
-        step_id="ask",
+        ConfigPosition(channel="twilio", scenario_id="returns", step_id="ask"),
     )
     assert [layer for layer, _ in layers] == list(Layer)
     resolved = resolve(layers)
@@ -122,9 +121,9 @@ def test_layers_for_without_channel_or_scenario_has_three_layers_and_an_unconfig
 ):
     bundle = published().bundle
     assert [
-        layer for layer, _ in layers_for({}, {}, bundle, channel=None, scenario_id=None, step_id=None)
+        layer for layer, _ in layers_for({}, {}, bundle)
     ] == [Layer.PLATFORM, Layer.TENANT, Layer.AGENT]
-    layers = layers_for({}, {}, bundle, channel="slack", scenario_id=None, step_id=None)
+    layers = layers_for({}, {}, bundle, ConfigPosition(channel="slack"))
     assert layers[-1] == (Layer.CHANNEL, {})
 
 
@@ -141,7 +140,7 @@ def test_unknown_positions_are_refused(
     channel: str | None, scenario: str | None, step: str | None, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        layers_for({}, {}, published().bundle, channel=channel, scenario_id=scenario, step_id=step)
+        layers_for({}, {}, published().bundle, ConfigPosition(channel, scenario, step))
 
 
 def test_the_resolver_caches_by_version_and_sees_a_changed_layer_on_the_next_call() -> None:
@@ -195,18 +194,18 @@ def test_the_platform_layer_reads_its_overrides_from_the_environment() -> None:
 
 def test_channels_that_render_no_markdown_default_to_plain_text_and_a_layer_can_override_it() -> None:
     bundle = published().bundle
-    whatsapp = resolve(layers_for({}, {}, bundle, channel="whatsapp", scenario_id=None, step_id=None))
+    whatsapp = resolve(layers_for({}, {}, bundle, ConfigPosition(channel="whatsapp")))
     assert (whatsapp.config.response.format, whatsapp.config.response.max_length) == ("plain", 4096)
     assert whatsapp.provenance["response.format"] == "platform"
-    webchat = resolve(layers_for({}, {}, bundle, channel="webchat", scenario_id=None, step_id=None))
+    webchat = resolve(layers_for({}, {}, bundle, ConfigPosition(channel="webchat")))
     assert webchat.config.response.format == "markdown"
     # The platform's own environment overrides still win over the channel defaults...
     platform = {"response": {"max_length": 900}}
-    tuned = resolve(layers_for(platform, {}, bundle, channel="whatsapp", scenario_id=None, step_id=None))
+    tuned = resolve(layers_for(platform, {}, bundle, ConfigPosition(channel="whatsapp")))
     assert (tuned.config.response.format, tuned.config.response.max_length) == ("plain", 900)
     # ...and so does any higher layer: the bundle's twilio layer sets 160 characters.
-    twilio = resolve(layers_for({}, {"response": {"format": "markdown"}}, bundle, channel="twilio",
-                                scenario_id=None, step_id=None))
+    twilio = resolve(layers_for({}, {"response": {"format": "markdown"}}, bundle,
+                                ConfigPosition(channel="twilio")))
     assert (twilio.config.response.format, twilio.config.response.max_length) == ("plain", 160)
     assert twilio.provenance["response.format"] == "channel"
 

@@ -56,8 +56,8 @@ def test_the_coarse_index_retrieves_what_exact_scoring_retrieves() -> None:
     for message in messages:
         vector = embedder.embed([message])[0]
         # WHEN both retrieve for the same message
-        fast = retrieve(index, message, vector, scenario_id=None, step_id=None, config=config)
-        slow = retrieve(exact, message, vector, scenario_id=None, step_id=None, config=config)
+        fast = retrieve(index, message, vector, state=None, config=config)
+        slow = retrieve(exact, message, vector, state=None, config=config)
         # THEN the best rule is the same, and most of the top ten are
         assert fast.rules[0].item_id == slow.rules[0].item_id
         found += len({item.item_id for item in fast.rules} & {item.item_id for item in slow.rules})

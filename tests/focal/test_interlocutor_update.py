@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.interlocutor import FieldChange, FieldScope, ValueSource
-from chalicelib.focal.interlocutor_update import update_interlocutor_data
+from chalicelib.focal.interlocutor_update import Origin, update_interlocutor_data
 from tests.focal.factories import a_field, an_interlocutor
 
 FIELDS = [
@@ -16,7 +16,7 @@ FIELDS = [
 
 def test_a_valid_persistent_value_becomes_a_change_with_the_fields_ttl() -> None:
     update = update_interlocutor_data(
-        {"email": " Jane@Example.com ", "age": "42"}, FIELDS, an_interlocutor(), {}, confidence=0.8
+        {"email": " Jane@Example.com ", "age": "42"}, FIELDS, an_interlocutor(), {}, Origin(confidence=0.8)
     )
     assert update.changes == (
         FieldChange(
@@ -61,7 +61,7 @@ def test_unknown_fields_and_refused_sources_are_reported_and_none_means_not_stat
     )
     assert update.rejected == {"shoe_size": "unknown field", "score": "source user not accepted"}
     assert update.changes == ()
-    tool = update_interlocutor_data({"score": "3.5"}, FIELDS, an_interlocutor(), {}, source=ValueSource.TOOL)
+    tool = update_interlocutor_data({"score": "3.5"}, FIELDS, an_interlocutor(), {}, Origin(ValueSource.TOOL))
     assert [(change.name, change.value, change.source) for change in tool.changes] == [
         ("score", 3.5, ValueSource.TOOL)
     ]

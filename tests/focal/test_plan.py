@@ -6,13 +6,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from chalicelib.domain.bundle import AgentBundle
-from chalicelib.domain.rule import Rule
 from chalicelib.domain.session import PendingConfirmation
 from chalicelib.domain.template import TemplateMode
 from chalicelib.focal.generate import fill_placeholders
 from chalicelib.focal.plan import make_plan
 from chalicelib.focal.tools import ToolsResult
-from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision, Understanding
+from chalicelib.focal.types import Plan, RuleDecision, ScenarioDecision
 from tests.focal.factories import a_bundle, a_field, a_loaded, a_rule, a_scenario, a_step, a_template, a_tool
 
 EXCLUSIVE, SUGGEST, FALLBACK = TemplateMode.EXCLUSIVE, TemplateMode.SUGGEST, TemplateMode.FALLBACK
@@ -25,7 +24,6 @@ def plan_for(
     scenario: ScenarioDecision | None = None,
     tools: ToolsResult | None = None,
     known: Mapping[str, Any] | None = None,
-    always: Sequence[Rule] = (),
 ) -> Plan:
     decisions = [RuleDecision(rule_id, True, "applies") for rule_id in selected]
     decisions.append(RuleDecision("unselected", False, "not_confirmed"))
@@ -35,8 +33,6 @@ def plan_for(
         scenario or ScenarioDecision(action="none"),
         tools or ToolsResult(),
         known or {},
-        Understanding(),
-        always_enforced=always,
     )
 
 
@@ -165,7 +161,7 @@ def test_hard_rules_are_selected_hard_constraints_plus_global_ones_without_dupli
     always = a_rule("global_hard", hard_constraint=True)
 
     plan = plan_for(
-        a_bundle(rules=[hard, soft, always]), ["hard", "soft", "global_hard"], always=[always, hard]
+        a_bundle(rules=[hard, soft, always]), ["hard", "soft", "global_hard"]
     )
 
     assert [rule.id for rule in plan.hard_rules] == ["hard", "global_hard"]

@@ -9,6 +9,7 @@ import pytest
 
 from chalicelib.domain.config import RetrievalConfig
 from chalicelib.domain.rule import Rule
+from chalicelib.domain.session import ScenarioState
 from chalicelib.focal.index import AgentIndex, build_index
 from chalicelib.focal.retrieve import retrieve
 from chalicelib.focal.types import Retrieved
@@ -45,7 +46,8 @@ def ask(
     vector: Vectors | None = None,
 ) -> Retrieved:
     query = embedder.embed([message])[0] if vector is None else vector
-    return retrieve(index, message, query, scenario_id=scenario, step_id=step, config=config)
+    state = ScenarioState(scenario_id=scenario, step_id=step) if scenario and step else None
+    return retrieve(index, message, query, state=state, config=config)
 
 
 def ids(found: Retrieved) -> list[str]:

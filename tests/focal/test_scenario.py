@@ -8,7 +8,7 @@ from typing import Any, Literal
 from chalicelib.domain.bundle import AgentBundle
 from chalicelib.domain.scenario import AnyOf
 from chalicelib.domain.session import ScenarioState
-from chalicelib.focal.scenario import condition_id, orchestrate_scenario
+from chalicelib.focal.scenario import TransitionScope, condition_id, orchestrate_scenario
 from chalicelib.focal.types import ScenarioDecision, ScoredItem, Understanding
 from tests.focal.factories import a_bundle, a_field, a_loaded, a_scenario, a_step, a_transition
 
@@ -59,7 +59,9 @@ def run(
         scenario_id=scenario_id,
         conditions_true=tuple(conditions),
     )
-    return orchestrate_scenario(a_loaded(bundle), state, understanding, scenarios, known or {}, variables or {}, 3)
+    return orchestrate_scenario(
+        a_loaded(bundle), state, understanding, scenarios, TransitionScope(known or {}, variables or {}, 3)
+    )
 
 
 def test_no_active_scenario_and_no_signal_means_no_scenario() -> None:

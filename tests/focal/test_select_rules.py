@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from chalicelib.domain.rule import Rule
-from chalicelib.domain.session import RuleUsage
-from chalicelib.focal.select_rules import select_rules
+from chalicelib.domain.session import RuleUsage, ScenarioState
+from chalicelib.focal.select_rules import TurnPosition, select_rules
 from chalicelib.focal.types import RuleDecision, ScoredItem, Understanding
 from tests.focal.factories import a_bundle, a_rule
 
@@ -31,9 +31,7 @@ def decide(
         Understanding(applicable_rules=tuple(confirmed)),
         a_bundle(rules=rules),
         usage or {},
-        turn,
-        scenario_id=scenario,
-        step_id=step,
+        TurnPosition(turn, ScenarioState(scenario_id=scenario, step_id=step) if scenario and step else None),
     )
     return {decision.rule_id: decision for decision in decisions}
 
@@ -229,9 +227,7 @@ def test_selected_decisions_come_first_by_priority_then_the_rest_in_candidate_or
         Understanding(applicable_rules=("low", "high", "off")),
         a_bundle(rules=rules),
         {},
-        1,
-        scenario_id=None,
-        step_id=None,
+        TurnPosition(1),
     )
 
     assert [(d.rule_id, d.selected) for d in decisions] == [

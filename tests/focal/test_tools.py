@@ -17,7 +17,15 @@ from chalicelib.domain.config import ToolsConfig
 from chalicelib.domain.interlocutor import FieldScope, ValueSource
 from chalicelib.domain.session import PendingConfirmation
 from chalicelib.domain.tool import SideEffect, Tool
-from chalicelib.focal.tools import ToolsResult, http_tool_runner, idempotency_key, run_tools
+from chalicelib.focal.tools import (
+    ToolCalls,
+    ToolRound,
+    ToolsResult,
+    ToolTurn,
+    http_tool_runner,
+    idempotency_key,
+    run_tools,
+)
 from chalicelib.focal.types import RuleDecision, ScenarioDecision, ToolRequest, Understanding
 from chalicelib.providers.tools_http import HttpToolClient
 from tests.focal.factories import a_bundle, a_field, a_loaded, a_rule, a_scenario, a_step, a_tool
@@ -102,16 +110,9 @@ def run(
     runner = http_tool_runner(HttpToolClient(allow_private=True))
     return run_tools(
         a_loaded(bundle),
-        decisions,
-        scenario,
-        known or {},
-        Understanding(confirmed=confirmed),
-        runner=runner,
-        config=config or ToolsConfig(),
-        tenant_id="t1",
-        session_id="ses1",
-        pending=pending,
-        deadline_s=time.monotonic() + deadline_in_s,
+        ToolRound(decisions, scenario, known or {}),
+        ToolTurn("t1", "ses1", Understanding(confirmed=confirmed), pending),
+        ToolCalls(runner, config or ToolsConfig(), deadline_s=time.monotonic() + deadline_in_s),
     )
 
 
@@ -316,16 +317,10 @@ def test_tools_of_selected_rules_and_the_current_step_run_once_each(server: Tool
 
     result = run_tools(
         a_loaded(bundle),
-        decisions,
-        ScenarioDecision(action="continue", scenario_id="returns", step_id="s1"),
-        {},
-        Understanding(),
-        runner=http_tool_runner(HttpToolClient(allow_private=True)),
-        config=ToolsConfig(),
-        tenant_id="t1",
-        session_id="ses1",
-        pending=None,
-        deadline_s=time.monotonic() + 10,
+        ToolRound(decisions, ScenarioDecision(action="continue", scenario_id="returns", step_id="s1"), {}),
+        ToolTurn("t1", "ses1", Understanding()),
+        ToolCalls(http_tool_runner(HttpToolClient(allow_private=True)), ToolsConfig(),
+                  deadline_s=time.monotonic() + 10),
     )
 
     assert [o.tool_id for o in result.outcomes] == ["lookup", "notify"]
@@ -352,16 +347,9 @@ def test_a_timeout_of_an_irreversible_call_is_reported_as_an_error_with_unknown_
 
     result = run_tools(
         a_loaded(bundle),
-        [RuleDecision("r1", True, "applies")],
-        ScenarioDecision(action="none"),
-        {},
-        Understanding(),
-        runner=hanging,
-        config=ToolsConfig(max_retries=3),
-        tenant_id="t1",
-        session_id="ses1",
-        pending=None,
-        deadline_s=time.monotonic() + 10,
+        ToolRound([RuleDecision("r1", True, "applies")], ScenarioDecision(action="none"), {}),
+        ToolTurn("t1", "ses1", Understanding()),
+        ToolCalls(hanging, ToolsConfig(max_retries=3), deadline_s=time.monotonic() + 10),
     )
 
     assert (result.outcomes[0].status, len(calls)) == ("error", 1)

@@ -11,8 +11,9 @@ import pytest
 from botocore.config import Config
 from botocore.stub import ANY, Stubber
 
-from chalicelib.providers.bedrock import JSON_ONLY, BedrockLlm, bedrock_client, converse_messages
+from chalicelib.providers.bedrock import JSON_ONLY, BedrockConnection, BedrockLlm, bedrock_client, converse_messages
 from chalicelib.providers.llm import LlmMessage, ProviderError
+from chalicelib.providers.retry import Backoff
 from tests.providers.builders import a_request
 from tests.support.chat_server import ChatServer
 
@@ -42,7 +43,7 @@ def converse_answer(text: str, input_tokens: int = 30, output_tokens: int = 4) -
 
 
 def a_provider(client: Any) -> BedrockLlm:
-    return BedrockLlm(client=client, model="amazon.nova-lite-v1:0", backoff_base_s=0.0)
+    return BedrockLlm(connection=BedrockConnection(client=client), model="amazon.nova-lite-v1:0", backoff=Backoff(0.0))
 
 
 def test_a_generation_sends_the_system_prompt_apart_and_reports_usage(client: Any, stubber: Stubber) -> None:
@@ -139,7 +140,7 @@ def test_without_a_client_one_is_built_from_the_region_on_first_call(
     # boto3 honours service-specific endpoint variables: the lazily built client talks to our server.
     monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", chat_server.url)
     chat_server.answer(converse_answer("Built lazily.", 7, 2))
-    provider = BedrockLlm(region="eu-west-3", timeout_s=3.0)
+    provider = BedrockLlm(connection=BedrockConnection(region="eu-west-3", timeout_s=3.0))
 
     response = provider.complete(a_request())
 

@@ -14,8 +14,11 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.providers.embeddings import BedrockEmbedder, OfflineEmbedder, OpenAIEmbedder
+from chalicelib.providers.bedrock import BedrockConnection
+from chalicelib.providers.embeddings import BedrockEmbedder, CallLimits, OfflineEmbedder, OpenAIEmbedder
 from chalicelib.providers.llm import ProviderError
+from chalicelib.providers.openai_compat import Endpoint
+from chalicelib.providers.retry import Backoff
 from tests.support.chat_server import ChatServer
 
 if TYPE_CHECKING:
@@ -101,7 +104,7 @@ def test_titan_embeds_each_text_with_the_configured_dimensions(bedrock: tuple[An
                 {"inputText": "hello" if vector[0] else "bye", "dimensions": 256, "normalize": True}),
         })
 
-    matrix = BedrockEmbedder(client=client).embed(["hello", "bye"])
+    matrix = BedrockEmbedder(connection=BedrockConnection(client=client)).embed(["hello", "bye"])
 
     assert matrix.shape == (2, 256)
     assert matrix.dtype == np.float32
@@ -113,7 +116,7 @@ def test_titan_throttling_is_retried(bedrock: tuple[Any, Stubber]) -> None:
     client, stubber = bedrock
     stubber.add_client_error("invoke_model", service_error_code="ThrottlingException", http_status_code=429)
     stubber.add_response("invoke_model", titan_answer([1.0] * 256))
-    matrix = BedrockEmbedder(client=client, backoff_base_s=0.0).embed(["hello"])
+    matrix = BedrockEmbedder(connection=BedrockConnection(client=client), backoff=Backoff(0.0)).embed(["hello"])
     assert np.linalg.norm(matrix[0]) == pytest.approx(1.0)
 
 
@@ -121,7 +124,7 @@ def test_a_titan_answer_of_the_wrong_size_is_a_provider_error(bedrock: tuple[Any
     client, stubber = bedrock
     stubber.add_response("invoke_model", titan_answer([1.0] * 10))
     with pytest.raises(ProviderError, match="expected a vector of 256 numbers"):
-        BedrockEmbedder(client=client).embed(["hello"])
+        BedrockEmbedder(connection=BedrockConnection(client=client)).embed(["hello"])
 
 
 def test_a_titan_answer_without_an_embedding_is_a_provider_error(bedrock: tuple[Any, Stubber]) -> None:
@@ -130,7 +133,7 @@ def test_a_titan_answer_without_an_embedding_is_a_provider_error(bedrock: tuple[
     stubber.add_response("invoke_model", {"body": StreamingBody(io.BytesIO(raw), len(raw)),
                                           "contentType": "application/json"})
     with pytest.raises(ProviderError, match="no embedding"):
-        BedrockEmbedder(client=client).embed(["hello"])
+        BedrockEmbedder(connection=BedrockConnection(client=client)).embed(["hello"])
 
 
 def test_titan_refuses_a_size_it_cannot_produce() -> None:
@@ -141,8 +144,8 @@ def test_titan_refuses_a_size_it_cannot_produce() -> None:
 # -- OpenAI-compatible /embeddings ------------------------------------------------------------------
 
 def an_openai_embedder(server: ChatServer, **options: Any) -> OpenAIEmbedder:
-    return OpenAIEmbedder(base_url=server.base_url, api_key="sk-e", dimensions=8, allow_private=True,
-                          backoff_base_s=0.0, **options)
+    endpoint = Endpoint(base_url=server.base_url, api_key="sk-e", allow_private=True)
+    return OpenAIEmbedder(endpoint=endpoint, dimensions=8, backoff=Backoff(0.0), **options)
 
 
 def test_openai_embeddings_are_requested_in_one_batch_and_normalised(chat_server: ChatServer) -> None:
@@ -177,7 +180,7 @@ def test_openai_embeddings_failing_every_attempt_raise_provider_error(chat_serve
     for _ in range(2):
         chat_server.fail(502)
     with pytest.raises(ProviderError, match="after 2 attempts"):
-        an_openai_embedder(chat_server, max_retries=1).embed(["hello"])
+        an_openai_embedder(chat_server, limits=CallLimits(max_retries=1)).embed(["hello"])
 
 
 def test_an_openai_embeddings_400_is_not_retried(chat_server: ChatServer) -> None:
@@ -202,6 +205,6 @@ def test_openai_embeddings_of_the_wrong_size_or_count_are_a_provider_error(chat_
 def test_openai_embeddings_to_a_loopback_url_are_refused_without_allow_private(
         chat_server: ChatServer) -> None:
     with pytest.raises(ProviderError, match="loopback"):
-        OpenAIEmbedder(base_url=chat_server.base_url).embed(["hello"])
+        OpenAIEmbedder(endpoint=Endpoint(base_url=chat_server.base_url)).embed(["hello"])
     assert chat_server.requests == []
-    assert OpenAIEmbedder(base_url=chat_server.base_url).embed([]).shape == (0, 256)
+    assert OpenAIEmbedder(endpoint=Endpoint(base_url=chat_server.base_url)).embed([]).shape == (0, 256)

@@ -8,7 +8,8 @@ import pytest
 
 from chalicelib.providers.llm import ProviderError
 from chalicelib.providers.network import BlockedDestination
-from chalicelib.providers.openai_compat import OpenAICompatLlm
+from chalicelib.providers.openai_compat import Endpoint, OpenAICompatLlm
+from chalicelib.providers.retry import Backoff
 from chalicelib.providers.transport import HttpRequest, HttpResponse
 from tests.providers.builders import a_request
 from tests.support.chat_server import ChatServer
@@ -22,8 +23,9 @@ VERDICT_SCHEMA = {
 
 
 def a_provider(server: ChatServer, **options: object) -> OpenAICompatLlm:
-    return OpenAICompatLlm(base_url=server.base_url, api_key="sk-test", model="default-model",
-                           allow_private=True, backoff_base_s=0.01, **options)  # type: ignore[arg-type]
+    endpoint = Endpoint(base_url=server.base_url, api_key="sk-test", allow_private=True)
+    return OpenAICompatLlm(endpoint=endpoint, model="default-model", backoff=Backoff(0.01),
+                           **options)  # type: ignore[arg-type]
 
 
 def test_a_generation_is_a_plain_text_completion_with_reported_usage(chat_server: ChatServer) -> None:
@@ -159,14 +161,14 @@ def test_an_unreachable_host_is_retried_then_raises_provider_error() -> None:
     server = ChatServer()
     url = server.base_url
     server.stop()  # nothing listens on that port any more
-    provider = OpenAICompatLlm(base_url=url, allow_private=True, backoff_base_s=0.01)
+    provider = OpenAICompatLlm(endpoint=Endpoint(base_url=url, allow_private=True), backoff=Backoff(0.01))
     with pytest.raises(ProviderError, match="after 2 attempts"):
         provider.complete(a_request(max_retries=1))
 
 
 def test_a_loopback_base_url_is_refused_without_allow_private(chat_server: ChatServer) -> None:
     chat_server.reply("should not be asked")
-    provider = OpenAICompatLlm(base_url=chat_server.base_url)
+    provider = OpenAICompatLlm(endpoint=Endpoint(base_url=chat_server.base_url))
     with pytest.raises(BlockedDestination, match="loopback"):
         provider.complete(a_request())
     assert chat_server.requests == []
@@ -174,8 +176,8 @@ def test_a_loopback_base_url_is_refused_without_allow_private(chat_server: ChatS
 
 def test_no_key_sends_no_authorization_header_and_extra_headers_are_sent(chat_server: ChatServer) -> None:
     chat_server.reply("ok")
-    provider = OpenAICompatLlm(base_url=chat_server.base_url, allow_private=True,
-                               extra_headers={"api-key": "azure-key"})
+    provider = OpenAICompatLlm(endpoint=Endpoint(base_url=chat_server.base_url, allow_private=True,
+                                                 extra_headers={"api-key": "azure-key"}))
     provider.complete(a_request())
     headers = chat_server.requests[0].headers
     assert "authorization" not in headers
@@ -190,7 +192,7 @@ def test_a_plain_function_can_stand_in_for_the_transport() -> None:
         body = {"choices": [{"message": {"content": "from a function"}}], "usage": {"prompt_tokens": 3}}
         return HttpResponse(200, json.dumps(body).encode())
 
-    provider = OpenAICompatLlm(base_url="http://127.0.0.1:9/v1", allow_private=True, send=send)
+    provider = OpenAICompatLlm(endpoint=Endpoint(base_url="http://127.0.0.1:9/v1", allow_private=True, send=send))
     response = provider.complete(a_request(timeout_s=7.0))
 
     assert response.text == "from a function"
@@ -204,7 +206,7 @@ def test_a_name_that_resolves_to_a_private_address_at_connect_time_is_refused(
     # GIVEN a check at call time that saw a public address (DNS answered differently a moment ago)
     monkeypatch.setattr("chalicelib.providers.openai_compat.check_url", lambda url, allow_private: None)
     chat_server.reply("should never be asked")
-    llm = OpenAICompatLlm(base_url=chat_server.base_url, allow_private=False)
+    llm = OpenAICompatLlm(endpoint=Endpoint(base_url=chat_server.base_url, allow_private=False))
     # WHEN the connection reaches 127.0.0.1 after all
     with pytest.raises(ProviderError):
         llm.complete(a_request())

@@ -9,7 +9,7 @@ import yaml
 
 from chalicelib.domain.errors import InvalidInput
 from chalicelib.providers.llm import LlmMessage, LlmRequest, ProviderError
-from chalicelib.providers.openai_compat import OpenAICompatLlm
+from chalicelib.providers.openai_compat import Endpoint, OpenAICompatLlm
 from chalicelib.providers.replay import RecordingLlm, ReplayLlm, load_cassette, summarize
 from tests.providers.builders import a_request
 from tests.support.chat_server import ChatServer
@@ -104,7 +104,7 @@ def test_recording_a_real_provider_then_replaying_gives_the_same_answers(
     chat_server.reply("We open at 9.", prompt_tokens=50, completion_tokens=4)
     chat_server.fail(400, "bad request")
     path = tmp_path / "recorded" / "hours.yaml"
-    recorder = RecordingLlm(OpenAICompatLlm(base_url=chat_server.base_url, allow_private=True), path)
+    recorder = RecordingLlm(OpenAICompatLlm(endpoint=Endpoint(base_url=chat_server.base_url, allow_private=True)), path)
 
     recorded = recorder.complete(a_request("When do you open?" + " please" * 50))
     with pytest.raises(ProviderError):

@@ -5,7 +5,7 @@
     server.fail(500)                       # an HTTP error
     server.stall(2.0)                      # answers after 2 s (longer than the client timeout)
     server.push(Canned(text="hi", on_receipt=work))  # runs work() before answering (the client waits)
-    ... OpenAICompatLlm(base_url=server.base_url, allow_private=True) ...
+    ... OpenAICompatLlm(endpoint=Endpoint(base_url=server.base_url, allow_private=True)) ...
     server.requests[0].body["messages"]    # every request received, parsed
     server.connections                     # TCP connections accepted (keep-alive: one serves many)
     server.stop()                          # also closes the kept-alive connections

@@ -112,29 +112,32 @@ class _Turn:
                         completion_tokens=self.usage.completion_tokens)
 
 
-def enforce(
-    first: Draft,
-    plan: Plan,
-    *,
-    variables_for: Callable[[str], Mapping[str, Any]],
-    regenerate: Regenerate,
-    llm: LlmProvider,
-    config: Config,
-    format_reply: Callable[[str], str],
-    expressions: Mapping[str, Expression] | None = None,
-    mask: Callable[[str], str] = str,
-) -> Enforced:
+@dataclass(frozen=True, slots=True)
+class ReplyHandling:
+    """What the caller knows about this turn's replies, for enforcement to check and redo them.
+
+    `variables_for(reply)` gives the expression variables of a candidate reply; `expressions` (rule
+    id -> compiled, from LoadedAgent.constraints) saves compiling per turn; `mask(reply)` hides
+    stored PII values from the judge (focal/privacy.mask_text); `format_reply` shapes a reply for
+    the channel, fallbacks included.
+    """
+
+    variables_for: Callable[[str], Mapping[str, Any]]
+    regenerate: Regenerate
+    format_reply: Callable[[str], str]
+    expressions: Mapping[str, Expression] | None = None
+    mask: Callable[[str], str] = str
+
+
+def enforce(first: Draft, plan: Plan, handling: ReplyHandling, *, llm: LlmProvider, config: Config) -> Enforced:
     """The reply to send for this turn, with every checked draft and its violations.
 
-    `variables_for(reply)` gives the expression variables for a candidate reply;
-    `expressions` (rule id -> compiled, from LoadedAgent.constraints) saves compiling per turn.
-    `mask(reply)` hides stored PII values from the judge (focal/privacy.mask_text).
     Never raises for a provider failure: it ends in the fallback with reason "provider_error".
     """
     expression_rules, judged_rules = _lanes(plan.hard_rules, config)
     turn = _Turn(plan=plan, expression_rules=expression_rules, judged_rules=judged_rules,
-                 compiled=expressions, variables_for=variables_for, format_reply=format_reply,
-                 llm=llm, config=config, mask=mask)
+                 compiled=handling.expressions, variables_for=handling.variables_for,
+                 format_reply=handling.format_reply, llm=llm, config=config, mask=handling.mask)
     if first.failed or not first.reply.strip():
         return turn.fallback("provider_error")
     allowed = 0 if plan.exclusive is not None else config.enforcement.max_regeneration_attempts
@@ -146,7 +149,7 @@ def enforce(
             return turn.sent(draft.reply)
         if last_chance:
             return turn.fallback("violations")
-        draft = _regenerate(regenerate, draft.reply, violations)
+        draft = _regenerate(handling.regenerate, draft.reply, violations)
         turn.regenerations += 1
         turn.usage.add(draft.llm_calls, draft.prompt_tokens, draft.completion_tokens)
         if draft.failed:

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.domain.config import Config, EnforcementConfig
 from chalicelib.domain.template import TemplateMode
 from chalicelib.focal.enforcement.fallback import SAFE_REPLY
-from chalicelib.focal.enforcement.loop import enforce
+from chalicelib.focal.enforcement.loop import ReplyHandling, enforce
 from chalicelib.focal.enforcement.variables import expression_variables
 from chalicelib.focal.types import Draft, Enforced, Plan
 from chalicelib.providers.llm import ProviderError
@@ -47,8 +47,8 @@ def run(first: Draft, plan: Plan, llm: ScriptedLlm, cfg: Config | None = None,
         known: Mapping[str, Any] | None = None,
         format_reply: Any = None) -> tuple[Enforced, RecordingRegenerate]:
     regenerate = RecordingRegenerate(llm)
-    result = enforce(first, plan, variables_for=variables_for(known), regenerate=regenerate, llm=llm,
-                     config=cfg or config(), format_reply=format_reply or (lambda text: text))
+    handling = ReplyHandling(variables_for(known), regenerate, format_reply or (lambda text: text))
+    result = enforce(first, plan, handling, llm=llm, config=cfg or config())
     return result, regenerate
 
 
@@ -136,8 +136,8 @@ def test_a_regenerate_callable_that_raises_a_provider_error_still_ends_in_the_fa
     def raising(previous: str, violations: Any) -> Draft:
         raise ProviderError("boom")
 
-    result = enforce(a_draft("Here is $80 back."), a_plan(hard_rules=[CAP]), variables_for=variables_for(),
-                     regenerate=raising, llm=ScriptedLlm(), config=config(), format_reply=lambda t: t)
+    result = enforce(a_draft("Here is $80 back."), a_plan(hard_rules=[CAP]),
+                     ReplyHandling(variables_for(), raising, lambda t: t), llm=ScriptedLlm(), config=config())
     assert (result.fallback_reason, result.reply) == ("provider_error", SAFE_REPLY)
 
 
@@ -240,9 +240,9 @@ def test_with_no_hard_rules_the_draft_is_sent_as_is() -> None:
 def test_the_judge_reads_the_reply_with_stored_pii_masked_but_the_user_gets_it_filled() -> None:
     llm = ScriptedLlm(verdicts(("no_competitor", True)))
     plan = a_plan(hard_rules=[COMPETITOR])
-    result = enforce(a_draft("We will write to kim@example.com today."), plan, variables_for=variables_for(),
-                     regenerate=RecordingRegenerate(llm), llm=llm, config=config(),
-                     format_reply=lambda text: text, mask=lambda text: text.replace("kim@example.com", "‹email›"))
+    handling = ReplyHandling(variables_for(), RecordingRegenerate(llm), lambda text: text,
+                             mask=lambda text: text.replace("kim@example.com", "‹email›"))
+    result = enforce(a_draft("We will write to kim@example.com today."), plan, handling, llm=llm, config=config())
     assert result.reply == "We will write to kim@example.com today."
     [judged] = llm.prompts("judge")
     assert "kim@example.com" not in judged and "‹email›" in judged
