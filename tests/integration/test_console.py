@@ -217,6 +217,34 @@ def test_a_regenerated_reply_shows_each_violation_and_the_fallback_reason(consol
     assert console.console_errors == []
 
 
+def test_filtered_sessions_stay_on_screen_when_the_unfiltered_list_answers_last(console: Console) -> None:
+    from playwright.sync_api import Route, expect
+
+    held: list[Route] = []
+
+    def hold_unfiltered(route: Route) -> None:
+        if "handoff=" in route.request.url:
+            route.continue_()
+        else:
+            held.append(route)  # the page's first listing answers only after the filtered one
+
+    console.page.route("**/sessions?*", hold_unfiltered)
+    console.open(f"#/sessions/{DESK}")
+    console.sign_in()
+    page = console.page
+    page.wait_for_selector("#session-filters")
+    page.select_option("#session-filters select[name=handoff]", "true")
+    page.click("#session-filters button[type=submit]")
+    expect(page.locator("#sessions tbody tr")).to_have_count(1)
+    assert held, "the unfiltered listing was never asked for"
+    for route in held:
+        route.continue_()
+    page.wait_for_load_state("networkidle")
+
+    expect(page.locator("#sessions tbody tr")).to_have_count(1)
+    expect(page.locator("#sessions tbody tr")).to_contain_text("handoff")
+
+
 def test_a_handed_over_session_shows_the_handoff_and_the_silent_turn_after_it(console: Console) -> None:
     from playwright.sync_api import expect
 

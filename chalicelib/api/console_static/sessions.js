@@ -51,7 +51,11 @@ function query(form) {
 
 async function listSessions(section, agentId, params, cursor, body) {
   if (cursor) params.set("cursor", cursor);
+  // A new listing (other filters) supersedes one still loading: only the latest one's answer is shown,
+  // however the answers race. Its "older sessions" pages belong to it.
+  const asked = body ? section.asked : (section.asked = (section.asked || 0) + 1);
   const page = await call(`agents/${enc(agentId)}/sessions?${params}`);
+  if (asked !== section.asked) return;
   const rows = page.sessions.map(row => h("tr", {},
     h("td", {}, h("a", {href: `#/sessions/${enc(agentId)}/${enc(row.session_id)}`}, row.session_id)),
     h("td", {}, when(row.started_at)), h("td", {}, when(row.last_turn_at)), h("td", {class: "num"}, row.turns),
