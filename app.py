@@ -37,8 +37,9 @@ from chalicelib.api.views import (
     VersionPage,
 )
 from chalicelib.api.webchat_page import render as render_webchat_page
+from chalicelib.config.resolver import ConfigPosition
 from chalicelib.runtime import agents, dead_letters, idempotency, ingest, interlocutors, lifecycle, turns, worker
-from chalicelib.runtime.agents import AgentRef, ItemRef, TurnPosition
+from chalicelib.runtime.agents import AgentRef, ItemRef
 from chalicelib.runtime.services import services
 
 app = Chalice(app_name="ruche")
@@ -186,10 +187,10 @@ def delete_agent_item(agent_id: str, kind: str, item_id: str) -> Response:
 @route(f"{AGENT}/config/resolved", "GET")
 def resolved_config(agent_id: str) -> Response:
     request = _request()
-    position = TurnPosition(
-        channel=query_of(request, "channel"),
-        scenario_id=query_of(request, "scenario"),
-        step_id=query_of(request, "step"),
+    position = ConfigPosition(  # an empty query value is no position, as an absent one
+        channel=query_of(request, "channel") or None,
+        scenario_id=query_of(request, "scenario") or None,
+        step_id=query_of(request, "step") or None,
     )
     resolved = agents.resolved_config(services(), AgentRef(tenant(), agent_id), position)
     return json_response(ResolvedConfigView.of(resolved))

@@ -176,10 +176,8 @@ class ConfigResolver:
         self,
         tenant_layer: LayerDoc,
         published: PublishedBundle,
+        at: ConfigPosition = NOWHERE,
         *,
-        channel: str | None = None,
-        scenario_id: str | None = None,
-        step_id: str | None = None,
         tenant_version: str | None = None,
     ) -> ResolvedConfig:
         """The resolved config of one turn position; errors as layers_for.
@@ -193,9 +191,9 @@ class ConfigResolver:
                 published.tenant_id,
                 published.agent_id,
                 str(published.version),
-                channel or "",
-                scenario_id or "",
-                step_id or "",
+                at.channel or "",
+                at.scenario_id or "",
+                at.step_id or "",
             )
         )
         hit = self._cache.get(key)
@@ -207,7 +205,7 @@ class ConfigResolver:
                 self.platform,
                 tenant_layer,
                 published.bundle,
-                ConfigPosition(channel=channel, scenario_id=scenario_id, step_id=step_id),
+                at,
             )
         )
         self._cache[key] = resolved

@@ -268,6 +268,17 @@ def _step_problems(at: str, step: Step, step_ids: set[str], declared: _Declared)
 
 
 @dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What a publish writes as an agent's next version: the bundle, the embeddings computed for it
+    (or kept, on a rollback) and the document as its publisher wrote it."""
+
+    bundle: AgentBundle
+    vectors: dict[str, list[float]]
+    embedding_model: str
+    source: str | None = None  # the YAML document (comments included), when it was YAML
+
+
+@dataclass(frozen=True, slots=True)
 class PublishedBundle:
     """One published version of an agent, with the rule embeddings computed at publish time."""
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypedDict
 
 from chalicelib.config.key_policy import platform_key_problems
-from chalicelib.config.resolver import ResolvedConfig, resolve
-from chalicelib.domain.bundle import AgentBundle, PublishedBundle, parse_bundle
+from chalicelib.config.resolver import ConfigPosition, ResolvedConfig, resolve
+from chalicelib.domain.bundle import AgentBundle, NewVersion, PublishedBundle, parse_bundle
 from chalicelib.domain.config import Config, Layer
 from chalicelib.domain.errors import InvalidInput, NotFound
 from chalicelib.domain.ids import is_valid_id
@@ -47,15 +47,6 @@ class ItemRef:
 
     kind: str
     item_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class TurnPosition:
-    """Where in a conversation a turn would run; None: not on a channel, scenario or step."""
-
-    channel: str | None = None
-    scenario_id: str | None = None
-    step_id: str | None = None
 
 
 class AgentHead(TypedDict):
@@ -119,15 +110,8 @@ def _publish_bundle(
     from chalicelib.focal.index import embed_bundle  # noqa: PLC0415 - numpy, on the publish path only
 
     vectors = embed_bundle(bundle, embedder)
-    return services.bundles.publish(
-        agent.tenant_id,
-        agent.agent_id,
-        bundle,
-        vectors=vectors,
-        embedding_model=embedder.model,
-        expected_version=expected_version,
-        source=source,
-    )
+    new = NewVersion(bundle, vectors, embedder.model, source)
+    return services.bundles.publish(agent.tenant_id, agent.agent_id, new, expected_version=expected_version)
 
 
 def source_text(published: PublishedBundle) -> str:
@@ -207,15 +191,9 @@ def rollback(
     expected = parse_if_match(if_match)
     latest = load(services, tenant_id, agent_id)
     old = load(services, tenant_id, agent_id, version)
-    return services.bundles.publish(
-        tenant_id,
-        agent_id,
-        old.bundle,
-        vectors=old.vectors,
-        embedding_model=old.embedding_model,
-        expected_version=expected if expected is not None else latest.version,
-        source=old.source,
-    )
+    again = NewVersion(old.bundle, old.vectors, old.embedding_model, old.source)
+    return services.bundles.publish(tenant_id, agent_id, again,
+                                    expected_version=expected if expected is not None else latest.version)
 
 
 def delete(services: Services, tenant_id: str, agent_id: str) -> None:
@@ -302,17 +280,11 @@ def _republish(
     return _publish_bundle(services, agent, bundle, expected if expected is not None else base)
 
 
-def resolved_config(services: Services, agent: AgentRef, position: TurnPosition) -> ResolvedConfig:
+def resolved_config(services: Services, agent: AgentRef, at: ConfigPosition) -> ResolvedConfig:
     """The config a turn at this position would run with, and the layer of each key.
 
     Raises NotFound (agent, scenario, step), InvalidInput (a name that is no channel).
     """
     published = load(services, agent.tenant_id, agent.agent_id)
     tenant_layer = services.config_store.get_tenant_layer(agent.tenant_id)
-    return services.resolver.for_turn(
-        tenant_layer,
-        published,
-        channel=position.channel or None,
-        scenario_id=position.scenario_id or None,
-        step_id=position.step_id or None,
-    )
+    return services.resolver.for_turn(tenant_layer, published, at)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.config.resolver import ConfigPosition, ConfigResolver
 from chalicelib.domain.errors import Conflict, NotFound, StaleSession
 from chalicelib.domain.ids import new_id, now_s
 from chalicelib.domain.inbox import InboxMessage
@@ -38,7 +39,6 @@ from chalicelib.runtime.log import logger, turn_keys
 from chalicelib.runtime.services import Services
 
 if TYPE_CHECKING:
-    from chalicelib.config.resolver import ConfigResolver
     from chalicelib.domain.bundle import PublishedBundle
     from chalicelib.domain.config import Config
     from chalicelib.domain.interlocutor import InterlocutorData
@@ -124,8 +124,8 @@ class StepConfigs:
     def at(self, scenario_id: str | None = None, step_id: str | None = None) -> Config:
         where = (scenario_id, step_id)
         if where not in self._resolved:
-            self._resolved[where] = self._resolver.for_turn(self.tenant_layer, self._published, channel=self._channel,
-                                                            scenario_id=scenario_id, step_id=step_id).config
+            at = ConfigPosition(channel=self._channel, scenario_id=scenario_id, step_id=step_id)
+            self._resolved[where] = self._resolver.for_turn(self.tenant_layer, self._published, at).config
         return self._resolved[where]
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from chalicelib.config.resolver import ConfigPosition
 from chalicelib.domain.channel import ChannelName
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.ids import new_id, now_s
@@ -84,8 +85,8 @@ def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) ->
         session_id = request.session_id
     else:
         tenant_layer = svc.config_store.get_tenant_layer(tenant_id)
-        idle_timeout_s = svc.resolver.for_turn(tenant_layer, published,
-                                               channel=key.channel).config.session.idle_timeout_s
+        at = ConfigPosition(channel=key.channel)
+        idle_timeout_s = svc.resolver.for_turn(tenant_layer, published, at).config.session.idle_timeout_s
         interlocutor_id = svc.interlocutors.resolve(tenant_id, key.channel, key.user_id)
         session_id = svc.sessions.open(key, interlocutor_id, now_s(), idle_timeout_s).session_id
     turn_id = new_id("turn")

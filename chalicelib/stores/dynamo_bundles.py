@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.domain.bundle import AgentBundle, PublishedBundle
+from chalicelib.domain.bundle import AgentBundle, NewVersion, PublishedBundle
 from chalicelib.domain.errors import Conflict, InvalidInput
 from chalicelib.domain.ids import now_iso
 from chalicelib.stores.items import (
@@ -84,17 +84,7 @@ class DynamoBundleStore:
         self._client, self._table = client, table
 
     @store_edge
-    def publish(
-        self,
-        tenant_id: str,
-        agent_id: str,
-        bundle: AgentBundle,
-        *,
-        vectors: dict[str, list[float]],
-        embedding_model: str,
-        expected_version: int | None = None,
-        source: str | None = None,
-    ) -> int:
+    def publish(self, tenant_id: str, agent_id: str, new: NewVersion, *, expected_version: int | None = None) -> int:
         """Write a new version and return its number.
 
         Raises Conflict when expected_version is given and is not the latest, or when another
@@ -108,13 +98,14 @@ class DynamoBundleStore:
         version = (head.version or 0) + 1
         nonce = secrets.token_hex(6)
         pk = agent_pk(tenant_id, agent_id)
-        parts = _parts(pk, _version_prefix(version) + nonce + "#", bundle, vectors, source)
+        bundle = new.bundle
+        parts = _parts(pk, _version_prefix(version) + nonce + "#", bundle, new.vectors, new.source)
         put_items(self._client, self._table, parts)
         meta = key(pk, _version_prefix(version) + "META")
         meta.update(
             nonce=s(nonce),
             published_at=s(now_iso()),
-            embedding_model=s(embedding_model),
+            embedding_model=s(new.embedding_model),
             rules=n(len(bundle.rules)),
             scenarios=n(len(bundle.scenarios)),
             parts=n(len(parts)),

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.domain.bundle import AgentBundle, PublishedBundle
+from chalicelib.domain.bundle import NewVersion, PublishedBundle
 from chalicelib.domain.errors import Conflict, InvalidInput, StaleSession
 from chalicelib.domain.event import DeliveryFailure, EventEndpoint
 from chalicelib.domain.ids import new_id, now_iso
@@ -56,15 +56,14 @@ class MemoryBundleStore:
         """Keep an already published version (embedded elsewhere) as the agent's latest."""
         self._tables.bundles[(published.tenant_id, published.agent_id)].append(published)
 
-    def publish(self, tenant_id: str, agent_id: str, bundle: AgentBundle, *, vectors: dict[str, list[float]],
-                embedding_model: str, expected_version: int | None = None, source: str | None = None) -> int:
+    def publish(self, tenant_id: str, agent_id: str, new: NewVersion, *, expected_version: int | None = None) -> int:
         latest = self.latest_version(tenant_id, agent_id)
         if expected_version is not None and expected_version != (latest or 0):
             raise Conflict("the agent changed since expected_version", latest_version=latest)
         version = (latest or 0) + 1
-        self.put(PublishedBundle(tenant_id=tenant_id, agent_id=agent_id, version=version, bundle=bundle,
-                                 published_at=now_iso(), embedding_model=embedding_model,
-                                 vectors=vectors, source=source))
+        self.put(PublishedBundle(tenant_id=tenant_id, agent_id=agent_id, version=version, bundle=new.bundle,
+                                 published_at=now_iso(), embedding_model=new.embedding_model,
+                                 vectors=new.vectors, source=new.source))
         return version
 
     def latest_version(self, tenant_id: str, agent_id: str) -> int | None:

@@ -37,7 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from chalicelib.domain.bundle import AgentBundle, PublishedBundle
+from chalicelib.domain.bundle import NewVersion, PublishedBundle
 from chalicelib.domain.channel import ChannelBinding
 from chalicelib.domain.event import DeliveryFailure, EventEndpoint
 from chalicelib.domain.interlocutor import FieldChange, FieldValue, InterlocutorData
@@ -74,9 +74,8 @@ class TenantStore(Protocol):
 
 
 class BundleStore(Protocol):
-    def publish(self, tenant_id: str, agent_id: str, bundle: AgentBundle, *, vectors: dict[str, list[float]],
-                embedding_model: str, expected_version: int | None = None, source: str | None = None) -> int:
-        """Write a new version atomically and return its number. `source`: the document as the
+    def publish(self, tenant_id: str, agent_id: str, new: NewVersion, *, expected_version: int | None = None) -> int:
+        """Write a new version atomically and return its number. `new.source`: the document as the
         publisher wrote it, kept with the version and loaded by the same one Query.
 
         Raises Conflict when expected_version is given and is not the latest version.
@@ -210,11 +209,6 @@ class SessionSummary:
     scenario_id: str | None
     channel: str
     user_id: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"session_id": self.session_id, "started_at": self.started_at, "last_turn_at": self.last_turn_at,
-                "turns": self.turns, "fallbacks": self.fallbacks, "handoff": self.handoff,
-                "scenario_id": self.scenario_id, "channel": self.channel, "user_id": self.user_id}
 
 
 @dataclass(frozen=True, slots=True)

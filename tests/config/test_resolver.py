@@ -145,17 +145,17 @@ def test_unknown_positions_are_refused(
 
 def test_the_resolver_caches_by_version_and_sees_a_changed_layer_on_the_next_call() -> None:
     resolver = ConfigResolver({"llm": {"max_tokens": 700}})
-    first = resolver.for_turn({"llm": {"max_retries": 1}}, published(), channel="twilio")
-    assert resolver.for_turn({"llm": {"max_retries": 1}}, published(), channel="twilio") is first
-    changed_tenant = resolver.for_turn({"llm": {"max_retries": 3}}, published(), channel="twilio")
+    first = resolver.for_turn({"llm": {"max_retries": 1}}, published(), ConfigPosition(channel="twilio"))
+    assert resolver.for_turn({"llm": {"max_retries": 1}}, published(), ConfigPosition(channel="twilio")) is first
+    changed_tenant = resolver.for_turn({"llm": {"max_retries": 3}}, published(), ConfigPosition(channel="twilio"))
     assert changed_tenant.config.llm.max_retries == 3
     new_version = resolver.for_turn(
-        {"llm": {"max_retries": 1}}, published(2, llm={"max_tokens": 50}), channel="twilio"
+        {"llm": {"max_retries": 1}}, published(2, llm={"max_tokens": 50}), ConfigPosition(channel="twilio")
     )
     assert (new_version.config.llm.max_tokens, new_version.provenance["llm.max_tokens"]) == (50, "agent")
     assert first.config.llm.max_tokens == 700
     resolver.clear()
-    assert resolver.for_turn({"llm": {"max_retries": 1}}, published(), channel="twilio") is not first
+    assert resolver.for_turn({"llm": {"max_retries": 1}}, published(), ConfigPosition(channel="twilio")) is not first
 
 
 def test_the_cache_is_bounded() -> None:

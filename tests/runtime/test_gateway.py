@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from chalicelib.cli.runner import InProcessAgent, StubbedTools
-from chalicelib.config.resolver import ConfigResolver, ResolvedConfig
-from chalicelib.domain.bundle import parse_bundle
+from chalicelib.config.resolver import NOWHERE, ConfigPosition, ConfigResolver, ResolvedConfig
+from chalicelib.domain.bundle import PublishedBundle, parse_bundle
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.session import SessionStatus
 from chalicelib.providers.embeddings import OfflineEmbedder
@@ -37,9 +37,10 @@ class CountingResolver(ConfigResolver):
         super().__init__(platform_layer)
         self.asked: list[tuple[str | None, str | None]] = []
 
-    def for_turn(self, *args: Any, **kwargs: Any) -> ResolvedConfig:
-        self.asked.append((kwargs.get("scenario_id"), kwargs.get("step_id")))
-        return super().for_turn(*args, **kwargs)
+    def for_turn(self, tenant_layer: dict[str, Any], published: PublishedBundle, at: ConfigPosition = NOWHERE, *,
+                 tenant_version: str | None = None) -> ResolvedConfig:
+        self.asked.append((at.scenario_id, at.step_id))
+        return super().for_turn(tenant_layer, published, at, tenant_version=tenant_version)
 
 
 def test_a_conversation_run_in_process_is_committed_through_the_stores_like_a_served_one() -> None:

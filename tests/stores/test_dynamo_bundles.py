@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.bundle import AgentBundle, parse_bundle
+from chalicelib.domain.bundle import AgentBundle, NewVersion, parse_bundle
 from chalicelib.domain.errors import Conflict
 from chalicelib.stores.dynamo_bundles import DynamoBundleStore
 from chalicelib.stores.metering import CallMeter
@@ -61,14 +61,8 @@ def publish(
     agent: str = "support",
     vectors: dict[str, list[float]] | None = None,
 ) -> int:
-    return store.publish(
-        tenant,
-        agent,
-        bundle,
-        vectors=VECTORS if vectors is None else vectors,
-        embedding_model="offline-256",
-        expected_version=expected,
-    )
+    return store.publish(tenant, agent, NewVersion(bundle, VECTORS if vectors is None else vectors, "offline-256"),
+                         expected_version=expected)
 
 
 def agent_items(aws: Aws, tenant: str = "acme", agent: str = "support") -> list[dict[str, Any]]:

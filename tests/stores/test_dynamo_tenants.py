@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib.domain.bundle import NewVersion
 from chalicelib.domain.errors import Conflict, Unavailable
 from chalicelib.domain.tenant import Tenant, hash_api_key, issue_api_key
 from chalicelib.stores.dynamo_bundles import DynamoBundleStore
@@ -112,7 +113,7 @@ def test_deleting_a_tenant_with_more_than_a_scan_page_erases_it_all(
 ) -> None:
     bundles = DynamoBundleStore(any_aws.dynamodb, any_aws.table)
     for _ in range(2):  # two versions of ~1 MB each: the Scan needs several pages
-        bundles.publish("acme", "support", a_bundle(rules=400, noisy=True), vectors={}, embedding_model="m")
+        bundles.publish("acme", "support", NewVersion(a_bundle(rules=400, noisy=True), vectors={}, embedding_model="m"))
     store.delete("acme")
     assert all_items(any_aws) == [("TOMBSTONE#T#acme", "TENANT")]  # only the deletion's mark remains
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.domain.bundle import AgentBundle, AgentInfo
+from chalicelib.domain.bundle import AgentBundle, AgentInfo, NewVersion
 from chalicelib.domain.interlocutor import FieldChange, ValueSource
 from chalicelib.domain.session import SessionKey
 from chalicelib.domain.turn import TurnCommit
@@ -21,7 +21,7 @@ KEY = SessionKey(tenant_id="acme", agent_id="desk", channel="twilio", user_id="+
 
 def test_a_first_contact_finds_the_agent_and_config_but_no_identity_or_session(any_aws: Aws) -> None:
     DynamoBundleStore(any_aws.dynamodb, any_aws.table).publish(
-        "acme", "desk", AgentBundle(agent=AgentInfo(name="Desk")), vectors={}, embedding_model="")
+        "acme", "desk", NewVersion(AgentBundle(agent=AgentInfo(name="Desk")), vectors={}, embedding_model=""))
     DynamoConfigStore(any_aws.dynamodb, any_aws.table).put_tenant_layer("acme", {"llm": {"temperature": 0.1}})
     reads = DynamoTurnReads(any_aws.dynamodb, any_aws.table)
     start = reads.start(KEY)

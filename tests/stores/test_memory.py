@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chalicelib.domain.bundle import parse_bundle
+from chalicelib.domain.bundle import NewVersion, parse_bundle
 from chalicelib.domain.errors import Conflict, StaleSession
 from chalicelib.domain.interlocutor import FieldChange, ValueSource, ValueStatus
 from chalicelib.domain.session import Session, SessionKey
@@ -108,9 +108,10 @@ def test_a_turn_start_reads_the_head_the_identity_and_the_open_session(tables: M
     assert reads.start(KEY).latest_version is None
 
     bundle = parse_bundle(yaml.safe_load((EXAMPLES / "dental-bookings.yaml").read_text()))
-    assert bundles.publish("t1", "desk", bundle, vectors={}, embedding_model="offline") == 1
+    new = NewVersion(bundle, vectors={}, embedding_model="offline")
+    assert bundles.publish("t1", "desk", new) == 1
     with pytest.raises(Conflict):
-        bundles.publish("t1", "desk", bundle, vectors={}, embedding_model="offline", expected_version=0)
+        bundles.publish("t1", "desk", new, expected_version=0)
     owner = interlocutors.resolve("t1", "api", "u1")
     session = sessions.open(KEY, owner, time.time())
 
