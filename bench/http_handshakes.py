@@ -4,10 +4,11 @@
 
 A local HTTPS stand-in for an OpenAI-compatible provider (a self-signed certificate made at run
 time in a temporary folder, a real server on a free port in a thread) counts the connections it
-accepts: each one is a TLS handshake. Turns run `run_focal` with the LLM built the way
-runtime/services.llm_for builds it, anew for every turn, so only the process's pool can carry a
-connection from one turn to the next. The certificate is trusted through SSL_CERT_FILE (OpenSSL's
-own variable) and loopback through network.allow_private, both for this bench only.
+accepts: each one is a TLS handshake. Turns run through the turn gateway (runtime/gateway.py, over
+the in-memory stores) with the LLM built the way runtime/services.llm_for builds it, anew for every
+turn, so only the process's pool can carry a connection from one turn to the next. The certificate is
+trusted through SSL_CERT_FILE (OpenSSL's own variable) and loopback through network.allow_private,
+both for this bench only.
 Target (DESIGN.md §7): 0 new TLS handshakes per warm turn.
 """
 
@@ -33,17 +34,18 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 from retrieval import MESSAGES, synthetic_bundle  # noqa: E402
 
 from chalicelib.domain.bundle import PublishedBundle  # noqa: E402
-from chalicelib.domain.config import Config, LlmConfig  # noqa: E402
-from chalicelib.domain.interlocutor import InterlocutorData  # noqa: E402
-from chalicelib.domain.session import Session, SessionKey  # noqa: E402
+from chalicelib.domain.config import Config  # noqa: E402
+from chalicelib.domain.session import SessionKey  # noqa: E402
 from chalicelib.focal.index import embed_bundle  # noqa: E402
-from chalicelib.focal.pipeline import run_focal  # noqa: E402
 from chalicelib.focal.tools import http_tool_runner  # noqa: E402
-from chalicelib.focal.types import FocalDeps, TurnContext, TurnInput  # noqa: E402
 from chalicelib.providers.embeddings import OfflineEmbedder  # noqa: E402
 from chalicelib.providers.factory import build_llm  # noqa: E402
+from chalicelib.providers.llm import LlmProvider  # noqa: E402
+from chalicelib.providers.offline import OfflineLlm  # noqa: E402
 from chalicelib.providers.tools_http import HttpToolClient  # noqa: E402
 from chalicelib.providers.transport import PooledTransport, guarded_send, post_json  # noqa: E402
+from chalicelib.runtime.gateway import SYNC_TURN, Arrival, run_turn  # noqa: E402
+from chalicelib.runtime.in_memory import InMemoryServices, LocalProviders  # noqa: E402
 from tests.support.tls import self_signed  # noqa: E402
 
 UNDERSTOOD = {"intent": "question", "language": "en", "values": {}, "applicable_rules": [],
@@ -100,25 +102,28 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+class FreshLlmServices(InMemoryServices):
+    """The turn gateway over memory, with the LLM built per turn as runtime/services.llm_for builds it."""
+
+    def llm_for(self, tenant_id: str, config: Config) -> LlmProvider:
+        return build_llm(config.llm, "sk-bench", allow_private=True, tenant_id=tenant_id)
+
+
 def turns(server: StandIn, count: int) -> None:
     embedder = OfflineEmbedder()
     bundle = synthetic_bundle(50)
     published = PublishedBundle(tenant_id="bench", agent_id="a50", version=1, bundle=bundle, published_at="",
                                 embedding_model=embedder.model, vectors=embed_bundle(bundle, embedder))
+    platform = {"llm": {"provider": "openai", "base_url": server.base_url}, "network": {"allow_private": True}}
+    unused = OfflineLlm()  # llm_for above answers instead
+    svc = FreshLlmServices(LocalProviders(unused, embedder, http_tool_runner(HttpToolClient(allow_private=True))),
+                           platform)
+    svc.publish(published)
     key = SessionKey(tenant_id="bench", agent_id="a50", channel="api", user_id="u")
-    config = Config(llm=LlmConfig(provider="openai", base_url=server.base_url))
     per_turn: list[tuple[int, int]] = []
     for index in range(count + 1):
-        # Built per turn, as runtime/execute.py does: a connection can only survive in the process's pool.
-        deps = FocalDeps(llm=build_llm(config.llm, "sk-bench", allow_private=True, tenant_id="bench"),
-                         embedder=embedder, tools=http_tool_runner(HttpToolClient(allow_private=True)))
-        session = Session(session_id="s", key=key, interlocutor_id="i", turn_count=index)
-        ctx = TurnContext(tenant_id="bench", agent_id="a50", published=published, config=config, session=session,
-                          interlocutor=InterlocutorData(interlocutor_id="i"),
-                          turn=TurnInput(message=MESSAGES[index % len(MESSAGES)], channel="api",
-                                         turn_number=index + 1, now_s=time.time()))
         handshakes, requests = server.handshakes, server.requests
-        run_focal(ctx, deps, tool_deadline_s=time.monotonic() + 5)
+        run_turn(svc, Arrival(key=key, text=MESSAGES[index % len(MESSAGES)]), SYNC_TURN)
         per_turn.append((server.handshakes - handshakes, server.requests - requests))
     cold, warm = per_turn[0], per_turn[1:]
     print(f"first turn: {cold[0]} TLS handshake(s) for {cold[1]} LLM call(s)")

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from chalicelib.domain.config import Config
-from chalicelib.providers.openai_compat import DEFAULT_BASE_URL
+from chalicelib.providers.llm import DEFAULT_BASE_URL
 
 KEYED_PROVIDER = "openai"  # the one provider that sends llm.api_key_* as a bearer token
 Calling = Literal["llm", "embeddings"]

@@ -13,10 +13,17 @@ from pathlib import Path
 
 from chalicelib.domain.config import EmbeddingsConfig, LlmConfig
 from chalicelib.domain.errors import InvalidInput
-from chalicelib.providers.llm import EmbeddingProvider, LlmProvider, LlmRequest, LlmResponse, ProviderError
+from chalicelib.providers.llm import (
+    DEFAULT_BASE_URL,
+    EmbeddingProvider,
+    LlmProvider,
+    LlmRequest,
+    LlmResponse,
+    ProviderError,
+)
 from chalicelib.providers.network import check_url
 from chalicelib.providers.offline import OfflineLlm
-from chalicelib.providers.openai_compat import DEFAULT_BASE_URL, Endpoint, OpenAICompatLlm
+from chalicelib.providers.openai_compat import Endpoint, OpenAICompatLlm
 from chalicelib.providers.tracing import traced
 
 _SEMAPHORES: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}

@@ -8,6 +8,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from chalicelib.domain.errors import RucheError
 
+# Where an OpenAI-compatible provider is called when config names no llm.base_url (key_policy.py
+# judges which calls may carry the platform's key by it, without loading the HTTP client).
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
 Task = Literal["understanding", "generation", "judge"]
 Role = Literal["system", "user", "assistant"]
 

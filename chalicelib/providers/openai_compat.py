@@ -16,14 +16,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.providers.llm import LlmRequest, LlmResponse, ProviderError, estimate_tokens
+from chalicelib.providers.llm import DEFAULT_BASE_URL, LlmRequest, LlmResponse, ProviderError, estimate_tokens
 from chalicelib.providers.network import check_url
 from chalicelib.providers.retry import DEFAULT_BACKOFF, Backoff, Retryable, with_retries
 from chalicelib.providers.transport import HttpResponse, Send, guarded_send, post_json
 
 logger = Logger(child=True)
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_MODEL = "gpt-4o-mini"
 RETRIED_STATUSES = frozenset({408, 409, 429})  # plus every 5xx
 
