@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 RECORD_TTL_S = 24 * 3600  # how long a retry gets the first answer (Stripe keeps keys 24 h too)
-IN_PROGRESS_TTL_S = 150  # longer than any turn (LOCK_WAIT_S + a turn within the Lambda timeout)
+IN_PROGRESS_TTL_S = 150  # longer than any turn (the sync lock wait + a turn within the Lambda timeout)
 MAX_KEY_LENGTH = 255
 HEADER = "Idempotency-Key"
 

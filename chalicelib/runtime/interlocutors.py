@@ -21,6 +21,7 @@ from chalicelib.domain.interlocutor import (
     InterlocutorData,
     ValueSource,
 )
+from chalicelib.domain.session import SessionKey
 from chalicelib.runtime.agents import load
 from chalicelib.runtime.services import Services
 
@@ -95,12 +96,28 @@ def patch(
 
 def erase(services: Services, tenant_id: str, agent_id: str, interlocutor_id: str) -> None:
     """Erase the interlocutor (values, identities, transcripts, turn records, the stored answers of
-    its Idempotency-Key turns). Raises NotFound."""
+    its Idempotency-Key turns, the messages it sent that still wait for a turn). Raises NotFound."""
     load(services, tenant_id, agent_id)
-    # First the stored answers of its Idempotency-Key turns, while the interlocutor still lists them.
+    # What needs its identities or its index goes first, while the interlocutor still lists them.
     services.idempotency_index.erase_interlocutor(tenant_id, interlocutor_id)
+    data = services.interlocutors.load(tenant_id, interlocutor_id, now_s())
+    if data is not None:
+        _drop_pending(services, tenant_id, data.identities)
     if not services.interlocutors.erase(tenant_id, interlocutor_id):
         raise NotFound("no such interlocutor", interlocutor_id=interlocutor_id)
+
+
+def _drop_pending(services: Services, tenant_id: str, identities: list[ChannelIdentity]) -> None:
+    """Messages still in an inbox hold what the person said: they are dropped unanswered. A session
+    key is (agent, channel, user), so its identities on each live agent name every inbox it may
+    have; a deleted agent's pending messages are dropped by the worker, which finds no agent."""
+    for agent_id, _ in services.bundles.list_agents(tenant_id):
+        for identity in identities:
+            key = SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=identity.channel,
+                             user_id=identity.user_id)
+            pending = services.inbox.pending(key)
+            if pending:
+                services.inbox.discard(key, [message.message_id for message in pending])
 
 
 def _load(services: Services, tenant_id: str, interlocutor_id: str) -> InterlocutorData:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.runtime.local_worker import poll_once
 from tests.api.harness import ADMIN_KEY, Api
 from tests.conftest import Aws
-from tests.security.public_harness import public_api
+from tests.security.public_harness import public_api, table_items
 
 __all__ = ["public_api"]
 
@@ -50,6 +51,28 @@ def test_an_idempotency_replay_after_the_interlocutor_was_erased_does_not_return
     assert replay.status_code == 200
     assert replay.json_body["interlocutor_id"] != interlocutor_id
     assert replay.json_body["turn_id"] != first.json_body["turn_id"]
+
+
+def test_a_message_the_erased_interlocutor_left_waiting_is_dropped_and_never_answered(
+        public_api: Api, aws: Aws) -> None:
+    _, key = public_api.new_tenant()
+    assert public_api.call("PUT", "/v1/agents/contact", key, BUNDLE).status_code == 200
+    first = turn(public_api, key, "alice-1").json_body
+    waiting = "please also write to alice.other@example.com"
+    queued = public_api.call("POST", "/v1/agents/contact/turns?async=true", key,
+                             {"user_id": "alice", "message": waiting})
+    assert queued.status_code == 202
+    assert any(waiting in str(item) for item in table_items(aws))  # it waits in the session's inbox
+
+    erased = public_api.call("DELETE", f"/v1/agents/contact/interlocutors/{first['interlocutor_id']}", key)
+
+    assert erased.status_code == 204
+    assert not any(waiting in str(item) for item in table_items(aws))
+    while poll_once(public_api.services, wait_s=0):  # the worker wakes for it and finds nothing to answer
+        pass
+    assert not any("alice.other" in str(item) for item in table_items(aws))
+    gone = public_api.call("GET", f"/v1/agents/contact/sessions/{queued.json_body['session_id']}/turns", key)
+    assert gone.status_code == 404  # erased with its interlocutor, and the worker opened nothing again
 
 
 def test_erasing_one_interlocutor_keeps_another_ones_stored_answers(public_api: Api, aws: Aws) -> None:
