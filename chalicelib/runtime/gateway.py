@@ -298,7 +298,7 @@ def _drop(svc: Services, arrival: Arrival, inbound: Inbound, *, agent_gone: bool
     else:
         logger.info("turn message for a session that is gone or ended: dropped",
                     extra={"message_id": arrival.message_id})
-        svc.inbox.discard(arrival.key, [message_id for message_id in [arrival.message_id] if message_id])
+        svc.inbox.discard(arrival.key, [arrival.message_id] if arrival.message_id else [])
     return Skipped.DROPPED
 
 
