@@ -16,6 +16,7 @@ from tests.conftest import ROOT
 DEFERRED = {
     "regex": "domain/patterns.py compiles a tenant's first pattern with it",
     "chalicelib.focal": "the turn pipeline, on the first turn (runtime/turns.py)",
+    "aws_lambda_powertools.utilities.idempotency": "runtime/idempotency.py, on the first POST with an Idempotency-Key",
 }
 
 
