@@ -20,7 +20,13 @@ from chalicelib.runtime.services import Services
 MAX_SAMPLES = 5  # unmatched-turn samples in an insights answer
 
 
-class UsageCounters(BaseModel):
+class _Answer(BaseModel):
+    """Built on first use, not at cold start: only the usage and insights routes serialise these."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class UsageCounters(_Answer):
     turns: int = 0
     llm_calls: int = 0
     prompt_tokens: int = 0
@@ -36,43 +42,43 @@ class UsageDay(UsageCounters):
     agent_id: str
 
 
-class UsageAnswer(BaseModel):
+class UsageAnswer(_Answer):
     """GET /v1/usage and GET /v1/tenants/{tenant_id}/usage."""
 
     days: list[UsageDay]
     totals: UsageCounters
 
 
-class RuleCount(BaseModel):
+class RuleCount(_Answer):
     rule_id: str
     count: int
 
 
-class FunnelStep(BaseModel):
+class FunnelStep(_Answer):
     step_id: str
     entered: int
     completed: int
     left: int
 
 
-class ScenarioFunnel(BaseModel):
+class ScenarioFunnel(_Answer):
     scenario_id: str
     steps: list[FunnelStep]
 
 
-class UnmatchedSampleOut(BaseModel):
+class UnmatchedSampleOut(_Answer):
     turn_id: str
     session_id: str
     message: str = Field(description="PII masked")
     at: str
 
 
-class Unmatched(BaseModel):
+class Unmatched(_Answer):
     turns: int
     samples: list[UnmatchedSampleOut]
 
 
-class InsightsAnswer(BaseModel):
+class InsightsAnswer(_Answer):
     """GET /v1/agents/{agent_id}/insights. Rates are per turn, 0.0 without turns."""
 
     model_config = ConfigDict(populate_by_name=True)

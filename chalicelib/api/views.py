@@ -38,14 +38,21 @@ def _paged(items: Sequence[T], page: PageRequest, view: Callable[[T], V]) -> tup
     return [view(item) for item in found], cursor
 
 
-class _FromAttributes(BaseModel):
+class _View(BaseModel):
+    """An answer's model. Each route serialises one or two of them, so their validators and
+    serialisers are built on first use, not all at cold start (DESIGN.md §7's import budget)."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class _FromAttributes(_View):
     """A view read straight off a domain dataclass whose fields it repeats one for one."""
 
     model_config = ConfigDict(from_attributes=True)
 
 
 # --- tenants and keys -----------------------------------------------------------------------------
-class TenantCreated(BaseModel):
+class TenantCreated(_View):
     """201 of POST /v1/tenants: the first API key's secret is shown here only."""
 
     tenant_id: str
@@ -53,7 +60,7 @@ class TenantCreated(BaseModel):
     key_id: str
 
 
-class KeyCreated(BaseModel):
+class KeyCreated(_View):
     """201 of POST /v1/keys: the secret is shown here only."""
 
     key_id: str
@@ -61,7 +68,7 @@ class KeyCreated(BaseModel):
     created_at: str
 
 
-class KeyView(BaseModel):
+class KeyView(_View):
     key_id: str
     created_at: str
     revoked: bool
@@ -71,7 +78,7 @@ class KeyView(BaseModel):
         return cls(key_id=key.key_id, created_at=key.created_at, revoked=key.revoked)
 
 
-class KeyPage(BaseModel):
+class KeyPage(_View):
     keys: list[KeyView]
     next_cursor: str | None
 
@@ -93,12 +100,12 @@ class ReplayAnswer(_FromAttributes):
 
 
 # --- agents ---------------------------------------------------------------------------------------
-class AgentSummary(BaseModel):
+class AgentSummary(_View):
     agent_id: str
     version: int
 
 
-class AgentPage(BaseModel):
+class AgentPage(_View):
     agents: list[AgentSummary]
     next_cursor: str | None
 
@@ -115,7 +122,7 @@ class VersionView(_FromAttributes):
     scenarios: int
 
 
-class VersionPage(BaseModel):
+class VersionPage(_View):
     versions: list[VersionView]
     next_cursor: str | None
 
@@ -125,7 +132,7 @@ class VersionPage(BaseModel):
         return cls(versions=views, next_cursor=cursor)
 
 
-class AgentSource(BaseModel):
+class AgentSource(_View):
     """GET /v1/agents/{agent_id}?format=source."""
 
     agent_id: str
@@ -138,7 +145,7 @@ class AgentSource(BaseModel):
         return cls(agent_id=published.agent_id, version=published.version, text=text)
 
 
-class ResolvedConfigView(BaseModel):
+class ResolvedConfigView(_View):
     """GET /v1/agents/{agent_id}/config/resolved: the config (its platform key variable hidden) and
     the layer each dotted key came from."""
 
@@ -152,14 +159,14 @@ class ResolvedConfigView(BaseModel):
 
 
 # --- channel bindings -----------------------------------------------------------------------------
-class BindingCreated(BaseModel):
+class BindingCreated(_View):
     """201 of POST /v1/agents/{agent_id}/channels."""
 
     binding_id: str
     webhook_url: str
 
 
-class BindingView(BaseModel):
+class BindingView(_View):
     """A binding as a GET shows it: the names of its secrets, never their values."""
 
     binding_id: str
@@ -185,13 +192,13 @@ class BindingView(BaseModel):
         )
 
 
-class BindingPage(BaseModel):
+class BindingPage(_View):
     channels: list[BindingView]
     next_cursor: str | None
 
 
 # --- event endpoints ------------------------------------------------------------------------------
-class EventEndpointView(BaseModel):
+class EventEndpointView(_View):
     """An event endpoint without its secret, with the last failed delivery (null when none)."""
 
     endpoint_id: str
@@ -215,7 +222,7 @@ class EventEndpointView(BaseModel):
         )
 
 
-class EventEndpointPage(BaseModel):
+class EventEndpointPage(_View):
     event_endpoints: list[EventEndpointView]
     next_cursor: str | None
 
@@ -238,7 +245,7 @@ class SessionSummaryView(_FromAttributes):
     user_id: str
 
 
-class SessionPage(BaseModel):
+class SessionPage(_View):
     """GET .../sessions, newest first."""
 
     sessions: list[SessionSummaryView]
@@ -250,7 +257,7 @@ class SessionPage(BaseModel):
                    next_cursor=next_cursor)
 
 
-class TurnPage(BaseModel):
+class TurnPage(_View):
     """GET .../sessions/{session_id}/turns: the turn records as stored (their text PII-masked)."""
 
     turns: list[TurnRecord]
@@ -264,7 +271,7 @@ class MessageView(_FromAttributes):
     created_at: str
 
 
-class MessagePage(BaseModel):
+class MessagePage(_View):
     """GET .../sessions/{session_id}/messages, oldest first."""
 
     next_cursor: str | None  # first: the order this answer has always had on the wire
@@ -275,7 +282,7 @@ class MessagePage(BaseModel):
         return cls(next_cursor=next_cursor, messages=[MessageView.model_validate(message) for message in messages])
 
 
-class SessionStatusView(BaseModel):
+class SessionStatusView(_View):
     """POST .../sessions/{session_id}/resume and .../end."""
 
     session_id: str
@@ -287,14 +294,14 @@ class SessionStatusView(BaseModel):
 
 
 # --- interlocutors --------------------------------------------------------------------------------
-class FieldValueView(BaseModel):
+class FieldValueView(_View):
     value: Any
     source: ValueSource
     status: ValueStatus
     updated_at: str
 
 
-class FieldVersionView(BaseModel):
+class FieldVersionView(_View):
     """One past or present version of a field's value, in the interlocutor's history."""
 
     name: str
@@ -305,7 +312,7 @@ class FieldVersionView(BaseModel):
     updated_at: str
 
 
-class InterlocutorView(BaseModel):
+class InterlocutorView(_View):
     """GET and PATCH .../interlocutors/{interlocutor_id}: the agent's persistent fields, by name.
 
     `history` and its `next_cursor` are in the answer only when ?history= asked for them.

@@ -14,4 +14,4 @@ ItemId = Annotated[str, Field(pattern=ID_PATTERN, description="letters, digits, 
 class Model(BaseModel):
     """A strict model: unknown keys are an error, so a typo in a bundle never passes silently."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True, defer_build=True)

@@ -27,7 +27,7 @@ LAYER_ORDER: tuple[Layer, ...] = tuple(Layer)
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class TaskModel(Section):

@@ -26,18 +26,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, cast
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
-
 from chalicelib.domain.errors import Conflict, InvalidInput, Unavailable
 from chalicelib.runtime import turns
 from chalicelib.runtime.log import logger
@@ -45,6 +33,7 @@ from chalicelib.runtime.services import Services
 from chalicelib.runtime.turns import TurnInput, TurnResult
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 RECORD_TTL_S = 24 * 3600  # how long a retry gets the first answer (Stripe keeps keys 24 h too)
@@ -71,6 +60,17 @@ def run_sync_once(svc: Services, tenant_id: str, agent_id: str, request: TurnInp
     if idempotency_key is None:
         return turns.run_sync(svc, tenant_id, agent_id, request)
     _check_key(idempotency_key)
+    # Powertools' idempotency utility loads on the first keyed POST, not at cold start (import budget).
+    from aws_lambda_powertools.utilities.idempotency import idempotent_function  # noqa: PLC0415
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (  # noqa: PLC0415
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import (  # noqa: PLC0415
+        PydanticSerializer,
+    )
+
     payload = {"tenant_id": tenant_id, "key": idempotency_key, "agent_id": agent_id,
                "request": request.as_json()}
 
@@ -114,6 +114,8 @@ def _check_key(value: str) -> None:
 
 
 def _store(svc: Services) -> DynamoDBPersistenceLayer:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer  # noqa: PLC0415 - see run_sync_once
+
     # One layer per call: Powertools keeps the key prefix on the layer, and prefixes differ by tenant.
     return DynamoDBPersistenceLayer(
         table_name=svc.settings.idempotency_table, key_attr="id", expiry_attr="expiration",
@@ -122,6 +124,8 @@ def _store(svc: Services) -> DynamoDBPersistenceLayer:
 
 
 def _config() -> IdempotencyConfig:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig  # noqa: PLC0415 - see run_sync_once
+
     config = IdempotencyConfig(
         event_key_jmespath="[tenant_id, key]",
         payload_validation_jmespath="[agent_id, request]",
