@@ -1,6 +1,7 @@
 """Cold `import app` time of Ruche against a bare Chalice + boto3 + pydantic app, in the same run.
 
     .venv/bin/python bench/import_time.py [--runs 15]
+    .venv/bin/python bench/import_time.py --package [--runs 9]   # from the Lambda package, read-only
 
 Each measurement is a fresh interpreter that times only its `import app` (interpreter start-up is
 the same for both and left out). The two apps alternate so machine load hits both alike; one
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +44,10 @@ def index() -> dict[str, str]:
 TIMER = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
 
 
-def time_import(project: Path) -> float:
+def time_import(project: Path, *, write_bytecode: bool = True) -> float:
     env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(project)}
+    if not write_bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("AWS_ENDPOINT_URL", None)
     done = subprocess.run([sys.executable, "-c", TIMER], cwd=project, env=env, capture_output=True, text=True,
                           check=False)
@@ -51,10 +56,45 @@ def time_import(project: Path) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+def packaged(runs: int) -> None:
+    """`import app` from the Lambda package (`infra/package.py`, our code only: no requirements to
+    download) with bytecode writes off, as on Lambda's read-only disk: with the .pyc files the
+    package ships, and with them removed."""
+    sys.path.insert(0, str(ROOT))
+    from infra.package import package  # only this mode packages
+
+    with tempfile.TemporaryDirectory(prefix="ruche-package-") as tmp:
+        scratch = Path(tmp)
+        project = scratch / "project"
+        project.mkdir()
+        shutil.copy(ROOT / "app.py", project / "app.py")
+        shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
+        (project / "requirements.txt").write_text("")
+        package("prod", scratch / "out", project_dir=project)
+        compiled, source = scratch / "compiled", scratch / "source"
+        for task in (compiled, source):
+            with zipfile.ZipFile(scratch / "out" / "deployment.zip") as archive:
+                archive.extractall(task)
+        for cache in list(source.rglob("__pycache__")):
+            shutil.rmtree(cache)
+        times: dict[Path, list[float]] = {compiled: [], source: []}
+        for _ in range(runs):
+            for task, taken in times.items():
+                taken.append(time_import(task, write_bytecode=False))
+    print(f"import app from the package, read-only (median of {runs}): "
+          f"{statistics.median(times[compiled]) * 1000:.0f} ms with its .pyc files, "
+          f"{statistics.median(times[source]) * 1000:.0f} ms compiling our modules")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--package", action="store_true", help="time `import app` from the Lambda package")
     args = parser.parse_args()
+    if args.package:
+        packaged(args.runs)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bare-chalice-") as tmp:
         bare = Path(tmp)
         (bare / "app.py").write_text(BARE_APP)

@@ -1,4 +1,5 @@
-"""Package Ruche for AWS: `chalice package` with infra/ merged in (tables, queues, KMS, batch responses).
+"""Package Ruche for AWS: `chalice package` with infra/ merged in (tables, queues, KMS, batch responses),
+and our modules' bytecode added to the zip (add_bytecode).
 
     python -m infra.package --stage prod dist/
 
@@ -11,11 +12,14 @@ Writes dist/sam.json and dist/deployment.zip. Then, for example:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
+import py_compile
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,8 @@ from cfnlint.decode import decode_str
 
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
+OWN_CODE = ("app.py", "chalicelib")  # what add_bytecode compiles: our modules, not the vendored ones
+LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the package: tracebacks name these paths
 
 
 def merged_template(stage: str) -> dict[str, Any]:
@@ -59,7 +65,34 @@ def package(stage: str, out_dir: Path, project_dir: Path = ROOT) -> Path:
              "--merge-template", str(merge), str(out_dir)],
             check=True, env=env,
         )
+    add_bytecode(out_dir / "deployment.zip")
     return out_dir / "sam.json"
+
+
+def add_bytecode(zip_path: Path, roots: tuple[str, ...] = OWN_CODE) -> int:
+    """Add the compiled bytecode of our own modules to the package; returns how many.
+
+    Lambda's package directory is read-only, so Python cannot cache what it compiles there: without
+    .pyc files every cold start compiles every source file it imports (app.py and chalicelib are
+    ~100 modules on the webhook and turn paths). Unchecked-hash .pyc files are used as they are,
+    without comparing them to the source's timestamp, which a zip does not keep faithfully. The
+    Lambda runtime is the Python that packaged (chalice picks it), so the bytecode matches.
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        tree = Path(scratch)
+        with zipfile.ZipFile(zip_path) as archive:
+            ours = [name for name in archive.namelist()
+                    if name.endswith(".py") and (name in roots or name.startswith(tuple(f"{r}/" for r in roots)))]
+            archive.extractall(tree, members=ours)
+        for name in ours:
+            py_compile.compile(str(tree / name), cfile=importlib.util.cache_from_source(str(tree / name)),
+                               dfile=f"{LAMBDA_TASK_ROOT}/{name}", doraise=True,
+                               invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        compiled = sorted(tree.rglob("*.pyc"))
+        with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+            for pyc in compiled:
+                archive.write(pyc, pyc.relative_to(tree).as_posix())
+    return len(compiled)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,14 @@
-"""The AWS package: chalice's template with infra/ merged in."""
+"""The AWS package: chalice's template with infra/ merged in, our modules' bytecode in the zip."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from infra.package import merged_template, package
@@ -42,6 +45,33 @@ def test_chalice_package_output_keeps_the_tables_queues_and_batch_item_failures(
     assert (unknown["ResponseType"], unknown["StatusCode"]) == ("MISSING_AUTHENTICATION_TOKEN", "404")
     assert json.loads(unknown["ResponseTemplates"]["application/json"])["error"]["code"] == "not_found"
     assert unknown["RestApiId"] == {"Ref": "RestAPI"}
+
+
+def test_the_package_ships_our_modules_compiled_so_a_cold_start_compiles_none_of_them(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "app.py", project / "app.py")
+    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
+    (project / "requirements.txt").write_text("")
+    package("prod", tmp_path / "out", project_dir=project)
+    task = tmp_path / "task"
+    with zipfile.ZipFile(tmp_path / "out" / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        archive.extractall(task)
+    sources = [name for name in names if name.endswith(".py") and name.startswith(("app.py", "chalicelib/"))]
+    assert len(sources) > 50 and all(importlib.util.cache_from_source(name) in names for name in sources)
+
+    # As on Lambda: nothing may be written next to the package, and the modules still come compiled.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "AWS_DEFAULT_REGION": "us-east-1", "PYTHONPATH": str(task)}
+    env.pop("AWS_ENDPOINT_URL", None)
+    loaded = subprocess.run([sys.executable, "-v", "-c", "import app"], cwd=task, env=env, capture_output=True,
+                            text=True, check=False)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    said = loaded.stderr.splitlines()
+    from_bytecode = {line.split("'")[1] for line in said if line.startswith("# code object from '")}
+    assert str(task / importlib.util.cache_from_source("app.py")) in from_bytecode
+    assert str(task / importlib.util.cache_from_source("chalicelib/runtime/gateway.py")) in from_bytecode
 
 
 def test_the_merged_template_alarms_on_errors_and_throttles_of_both_functions() -> None:
