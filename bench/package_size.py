@@ -19,6 +19,10 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from infra.package import finish_package  # noqa: E402
+
 BIN = Path(sys.executable).parent
 MB = 1024 * 1024
 BUDGET_MB, BUDGET_WITH_NUMPY_MB = 15, 25
@@ -57,7 +61,9 @@ def build(project: Path) -> tuple[Path, list[str]]:
     run([uv_binary(), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header",
          "--quiet", "--project", str(ROOT), "-o", str(project / "requirements.txt")], cwd=ROOT)
     output = run([str(BIN / "chalice"), "package", "--stage", "prod", str(project / "dist")], cwd=project)
-    return project / "dist" / "deployment.zip", not_vendored(output)
+    zip_path = project / "dist" / "deployment.zip"
+    finish_package(zip_path)  # as `make package` (infra/package.py) does
+    return zip_path, not_vendored(output)
 
 
 def main() -> int:

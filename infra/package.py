@@ -1,5 +1,5 @@
 """Package Ruche for AWS: `chalice package` with infra/ merged in (tables, queues, KMS, batch responses),
-and our modules' bytecode added to the zip (add_bytecode).
+what Lambda's runtime provides taken out of the zip, and our modules' bytecode added to it.
 
     python -m infra.package --stage prod dist/
 
@@ -28,6 +28,7 @@ from cfnlint.decode import decode_str
 INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
 OWN_CODE = ("app.py", "chalicelib")  # what add_bytecode compiles: our modules, not the vendored ones
+RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})  # in every Lambda Python runtime
 LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the package: tracebacks name these paths
 
 
@@ -65,8 +66,38 @@ def package(stage: str, out_dir: Path, project_dir: Path = ROOT) -> Path:
              "--merge-template", str(merge), str(out_dir)],
             check=True, env=env,
         )
-    add_bytecode(out_dir / "deployment.zip")
+    finish_package(out_dir / "deployment.zip")
     return out_dir / "sam.json"
+
+
+def finish_package(zip_path: Path) -> None:
+    """What `chalice package` leaves to do: drop what Lambda's runtime provides, add our bytecode."""
+    drop_runtime_provided(zip_path)
+    add_bytecode(zip_path)
+
+
+def drop_runtime_provided(zip_path: Path) -> list[str]:
+    """Remove the packages Lambda's Python runtime already has; returns the top-level names removed.
+
+    chalice vendors every dependency of the requirements: the X-Ray SDK (Powertools' tracer) asks
+    for botocore, which the runtime ships with boto3, and which is most of a package's size.
+    urllib3 stays: ours (2.x, providers/transport.py) must win over the runtime's.
+    """
+    with zipfile.ZipFile(zip_path) as archive:
+        entries = [(info, archive.read(info)) for info in archive.infolist()]
+    kept = [(info, data) for info, data in entries if _top_level(info.filename) not in RUNTIME_PROVIDED]
+    if len(kept) == len(entries):
+        return []
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for info, data in kept:
+            archive.writestr(info, data)
+    return sorted({_top_level(info.filename) for info, _ in entries} & RUNTIME_PROVIDED)
+
+
+def _top_level(name: str) -> str:
+    """The distribution a zip entry belongs to: `botocore/x.py` and `botocore-1.2.dist-info/...` -> botocore."""
+    first = name.split("/", 1)[0]
+    return first.split("-", 1)[0].lower() if first.endswith((".dist-info", ".egg-info")) else first
 
 
 def add_bytecode(zip_path: Path, roots: tuple[str, ...] = OWN_CODE) -> int:

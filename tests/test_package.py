@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from infra.package import merged_template, package
+from infra.package import drop_runtime_provided, merged_template, package
 from tests.conftest import ROOT
 
 
@@ -82,3 +82,23 @@ def test_the_merged_template_alarms_on_errors_and_throttles_of_both_functions() 
                      for query in queries if "MetricStat" in query}
         assert functions == {"APIHandler", "TurnWorker"}
         assert {query["MetricStat"]["Metric"]["MetricName"] for query in queries if "MetricStat" in query} == {metric}
+
+
+def test_what_lambdas_runtime_provides_leaves_the_package_and_everything_else_stays_as_it_was(
+        tmp_path: Path) -> None:
+    zip_path = tmp_path / "deployment.zip"
+    files = {"botocore/client.py": b"x = 1\n", "botocore-1.44.8.dist-info/METADATA": b"Name: botocore\n",
+             "urllib3/__init__.py": b"y = 2\n", "app.py": b"z = 3\n", "chalicelib/bootstrap.sh": b"#!/bin/sh\n"}
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o755 if name.endswith(".sh") else 0o644) << 16
+            archive.writestr(info, data)
+
+    assert drop_runtime_provided(zip_path) == ["botocore"]
+
+    with zipfile.ZipFile(zip_path) as archive:
+        assert sorted(archive.namelist()) == ["app.py", "chalicelib/bootstrap.sh", "urllib3/__init__.py"]
+        assert archive.read("urllib3/__init__.py") == b"y = 2\n"
+        assert archive.getinfo("chalicelib/bootstrap.sh").external_attr >> 16 == 0o755
+    assert drop_runtime_provided(zip_path) == []  # nothing left to drop: the zip is not rewritten
