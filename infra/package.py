@@ -101,29 +101,51 @@ def _top_level(name: str) -> str:
 
 
 def add_bytecode(zip_path: Path, roots: tuple[str, ...] = OWN_CODE) -> int:
-    """Add the compiled bytecode of our own modules to the package; returns how many.
+    """Add compiled bytecode to the package: every module of ours (`roots`) and every vendored one
+    that `import app` loads; returns how many.
 
     Lambda's package directory is read-only, so Python cannot cache what it compiles there: without
-    .pyc files every cold start compiles every source file it imports (app.py and chalicelib are
-    ~100 modules on the webhook and turn paths). Unchecked-hash .pyc files are used as they are,
-    without comparing them to the source's timestamp, which a zip does not keep faithfully. The
-    Lambda runtime is the Python that packaged (chalice picks it), so the bytecode matches.
+    .pyc files every cold start compiles every source file it imports (~100 of ours, ~200 of
+    pydantic, Powertools and the like). Only what a cold start loads is compiled of the vendored
+    packages: all of them would not fit the package budget. Unchecked-hash .pyc files are used as
+    they are, without comparing them to the source's timestamp, which a zip does not keep
+    faithfully. The Lambda runtime is the Python that packaged (chalice picks it), so they match.
     """
     with tempfile.TemporaryDirectory() as scratch:
         tree = Path(scratch)
         with zipfile.ZipFile(zip_path) as archive:
-            ours = [name for name in archive.namelist()
-                    if name.endswith(".py") and (name in roots or name.startswith(tuple(f"{r}/" for r in roots)))]
-            archive.extractall(tree, members=ours)
-        for name in ours:
+            archive.extractall(tree)
+            sources = [name for name in archive.namelist() if name.endswith(".py")]
+        wanted = {name for name in sources if name in roots or name.startswith(tuple(f"{r}/" for r in roots))}
+        wanted |= cold_start_sources(tree) & set(sources)
+        for name in sorted(wanted):
             py_compile.compile(str(tree / name), cfile=importlib.util.cache_from_source(str(tree / name)),
                                dfile=f"{LAMBDA_TASK_ROOT}/{name}", doraise=True,
                                invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        compiled = sorted(tree.rglob("*.pyc"))
         with zipfile.ZipFile(zip_path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
-            for pyc in compiled:
-                archive.write(pyc, pyc.relative_to(tree).as_posix())
-    return len(compiled)
+            for name in sorted(wanted):
+                pyc = Path(importlib.util.cache_from_source(name))
+                archive.write(tree / pyc, pyc.as_posix())
+    return len(wanted)
+
+
+def cold_start_sources(tree: Path) -> set[str]:
+    """The package's source files (relative paths) that `import app` loads, found by importing it
+    from `tree` in a fresh interpreter; empty (our modules are still compiled) when that fails,
+    e.g. packaging on a machine whose platform the vendored wheels are not for."""
+    probe = ("import json, sys; import app; "
+             "print(json.dumps([getattr(module, '__file__', None) for module in list(sys.modules.values())]))")
+    env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1"}
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, env=env, capture_output=True,  # noqa: S603
+                          text=True, check=False)
+    if done.returncode != 0:
+        print(f"warning: `import app` failed in the package; only our modules are compiled\n{done.stderr[-500:]}",
+              file=sys.stderr)
+        return set()
+    root = str(tree.resolve()) + os.sep
+    files = [str(Path(name).resolve()) for name in json.loads(done.stdout.strip().splitlines()[-1]) if name]
+    return {name.removeprefix(root).replace(os.sep, "/") for name in files if name.startswith(root)}
 
 
 def main(argv: list[str] | None = None) -> int:

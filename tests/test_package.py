@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from infra.package import drop_runtime_provided, merged_template, package
+from infra.package import cold_start_sources, drop_runtime_provided, merged_template, package
 from tests.conftest import ROOT
 
 
@@ -102,3 +102,17 @@ def test_what_lambdas_runtime_provides_leaves_the_package_and_everything_else_st
         assert archive.read("urllib3/__init__.py") == b"y = 2\n"
         assert archive.getinfo("chalicelib/bootstrap.sh").external_attr >> 16 == 0o755
     assert drop_runtime_provided(zip_path) == []  # nothing left to drop: the zip is not rewritten
+
+
+def test_the_modules_a_cold_start_loads_are_found_by_importing_the_package_and_none_when_it_cannot(
+        tmp_path: Path) -> None:
+    tree = tmp_path / "task"
+    (tree / "vendored").mkdir(parents=True)
+    (tree / "vendored" / "__init__.py").write_text("")
+    (tree / "vendored" / "later.py").write_text("")  # vendored, but no cold start imports it
+    (tree / "app.py").write_text("import vendored\n")
+
+    assert cold_start_sources(tree) == {"app.py", "vendored/__init__.py"}
+
+    (tree / "app.py").write_text("raise ImportError('wheels for another platform')\n")
+    assert cold_start_sources(tree) == set()  # then only our own modules are compiled
