@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ INFRA = Path(__file__).resolve().parent
 ROOT = INFRA.parent
 OWN_CODE = ("app.py", "chalicelib")  # what add_bytecode compiles: our modules, not the vendored ones
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})  # in every Lambda Python runtime
+TEST_SUITES_OF = ("numpy/",)  # vendored packages whose own tests are shipped in their wheels
 LAMBDA_TASK_ROOT = "/var/task"  # where Lambda unpacks the package: tracebacks name these paths
 
 
@@ -71,8 +73,10 @@ def package(stage: str, out_dir: Path, project_dir: Path = ROOT) -> Path:
 
 
 def finish_package(zip_path: Path) -> None:
-    """What `chalice package` leaves to do: drop what Lambda's runtime provides, add our bytecode."""
+    """What `chalice package` leaves to do: drop what Lambda's runtime provides and vendored test
+    suites, add the bytecode a cold start needs."""
     drop_runtime_provided(zip_path)
+    drop_test_suites(zip_path)
     add_bytecode(zip_path)
 
 
@@ -83,15 +87,36 @@ def drop_runtime_provided(zip_path: Path) -> list[str]:
     for botocore, which the runtime ships with boto3, and which is most of a package's size.
     urllib3 stays: ours (2.x, providers/transport.py) must win over the runtime's.
     """
+    removed = _drop(zip_path, lambda name: _top_level(name) in RUNTIME_PROVIDED)
+    return sorted({_top_level(name) for name in removed})
+
+
+def drop_test_suites(zip_path: Path) -> int:
+    """Remove the test suites vendored packages ship (numpy's `test_*.py` files and test data under
+    `*/tests/`, a few MB that no request runs); returns how many files. The other modules of a tests
+    folder stay: `numpy.testing` imports one (`numpy/_core/tests/_natype.py`)."""
+    return len(_drop(zip_path, _is_test_suite))
+
+
+def _is_test_suite(name: str) -> bool:
+    if not name.startswith(TEST_SUITES_OF) or "/tests/" not in name:
+        return False
+    file_name = name.rsplit("/", 1)[-1]
+    return file_name.startswith("test_") or not file_name.endswith(".py")
+
+
+def _drop(zip_path: Path, unwanted: Callable[[str], bool]) -> list[str]:
+    """Rewrite the zip without the entries `unwanted` names, each kept one as it was (permissions,
+    compression); returns the names removed. An untouched zip is not rewritten."""
     with zipfile.ZipFile(zip_path) as archive:
         entries = [(info, archive.read(info)) for info in archive.infolist()]
-    kept = [(info, data) for info, data in entries if _top_level(info.filename) not in RUNTIME_PROVIDED]
-    if len(kept) == len(entries):
-        return []
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for info, data in kept:
-            archive.writestr(info, data)
-    return sorted({_top_level(info.filename) for info, _ in entries} & RUNTIME_PROVIDED)
+    removed = [info.filename for info, _ in entries if unwanted(info.filename)]
+    if removed:
+        with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for info, data in entries:
+                if not unwanted(info.filename):
+                    archive.writestr(info, data)
+    return removed
 
 
 def _top_level(name: str) -> str:

@@ -11,7 +11,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from infra.package import cold_start_sources, drop_runtime_provided, merged_template, package
+from infra.package import cold_start_sources, drop_runtime_provided, drop_test_suites, merged_template, package
 from tests.conftest import ROOT
 
 
@@ -102,6 +102,23 @@ def test_what_lambdas_runtime_provides_leaves_the_package_and_everything_else_st
         assert archive.read("urllib3/__init__.py") == b"y = 2\n"
         assert archive.getinfo("chalicelib/bootstrap.sh").external_attr >> 16 == 0o755
     assert drop_runtime_provided(zip_path) == []  # nothing left to drop: the zip is not rewritten
+
+
+def test_numpys_own_tests_and_test_data_leave_the_package_and_what_numpy_testing_imports_stays(tmp_path: Path) -> None:
+    zip_path = tmp_path / "deployment.zip"
+    names = ["numpy/__init__.py", "numpy/_core/tests/test_umath.py", "numpy/lib/tests/data/x.npy",
+             "numpy/_core/tests/__init__.py", "numpy/_core/tests/_natype.py",  # numpy.testing imports it
+             "numpy/testing/__init__.py", "chalicelib/tests/keep.py"]
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        for name in names:
+            archive.writestr(name, b"")
+
+    assert drop_test_suites(zip_path) == 2
+
+    with zipfile.ZipFile(zip_path) as archive:
+        assert sorted(archive.namelist()) == ["chalicelib/tests/keep.py", "numpy/__init__.py",
+                                              "numpy/_core/tests/__init__.py", "numpy/_core/tests/_natype.py",
+                                              "numpy/testing/__init__.py"]
 
 
 def test_the_modules_a_cold_start_loads_are_found_by_importing_the_package_and_none_when_it_cannot(
