@@ -19,6 +19,7 @@ as soon as they are known. Nothing here imports the pipeline: it loads with the 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -255,7 +256,8 @@ def _open_session(svc: Services, key: SessionKey, start: TurnStart, configs: Ste
     session, data = (svc.turn_reads.session_and_data(key.tenant_id, session_id, interlocutor_id, now)
                      if session_id else (None, None))
     if wanted is not None:
-        if session is None:
+        # A session belongs to one (agent, channel, user): naming someone else's is as good as unknown.
+        if session is None or session.key != key:
             raise NotFound(f"session {wanted!r} not found")
         if session.status is SessionStatus.ENDED:
             raise Conflict(f"session {wanted!r} has ended; send the turn without session_id to start a new one")
@@ -282,8 +284,6 @@ def _take_inbox(svc: Services, arrival: Arrival) -> Inbound | None:
 
 def derived_turn_id(message_id: str) -> str:
     """The turn id of a turn led by this message when no API call named one: stable across retries."""
-    import hashlib  # noqa: PLC0415 - only the queue path derives ids
-
     return "turn_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
 
 

@@ -55,7 +55,8 @@ def run_sync(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) -
     """
     from chalicelib.runtime.quota import refusal  # noqa: PLC0415 - with the pipeline, on the first turn
 
-    key = _session_key(svc, tenant_id, agent_id, request)
+    # A named session is checked under the lock, with the turn's own reads (gateway.load_turn).
+    key = _request_key(tenant_id, agent_id, request)
     done = run_turn(svc, Arrival(key=key, text=request.message, session_id=request.session_id), SYNC_TURN)
     if isinstance(done, Skipped):  # only a commit gate drops a turn, and a sync turn has none
         raise Conflict("the turn was not committed")
@@ -79,7 +80,7 @@ def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) ->
     Read the reply with GET .../sessions/{session_id}/turns or .../messages. Messages of one
     session that wait together are answered by one turn, named by the first one's turn_id.
     """
-    key = _session_key(svc, tenant_id, agent_id, request)
+    key = _owned_key(svc, tenant_id, agent_id, request)
     published = svc.agents.latest(tenant_id, agent_id).published
     if request.session_id is not None:
         session_id = request.session_id
@@ -95,14 +96,17 @@ def enqueue(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) ->
     return Enqueued(turn_id=turn_id, session_id=session_id)
 
 
-def _session_key(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) -> SessionKey:
-    """The session key to lock: from the request, or from the named session (which must be ours)."""
-    if request.session_id is None:
-        return SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=request.channel.value,
-                          user_id=request.user_id)
-    session = svc.sessions.get(tenant_id, request.session_id)
-    # A session belongs to one (agent, channel, user): naming someone else's is as good as unknown.
-    if (session is None or session.key.agent_id != agent_id or session.key.user_id != request.user_id
-            or session.key.channel != request.channel.value):
-        raise NotFound(f"session {request.session_id!r} not found")
-    return session.key
+def _request_key(tenant_id: str, agent_id: str, request: TurnInput) -> SessionKey:
+    """The session key of the request: a named session must be this key's (checked when it is read)."""
+    return SessionKey(tenant_id=tenant_id, agent_id=agent_id, channel=request.channel.value, user_id=request.user_id)
+
+
+def _owned_key(svc: Services, tenant_id: str, agent_id: str, request: TurnInput) -> SessionKey:
+    """The request's session key, once a named session is known to be its own: a queued turn is
+    checked before its 202, not when the worker runs it."""
+    key = _request_key(tenant_id, agent_id, request)
+    if request.session_id is not None:
+        session = svc.sessions.get(tenant_id, request.session_id)
+        if session is None or session.key != key:
+            raise NotFound(f"session {request.session_id!r} not found")
+    return key
