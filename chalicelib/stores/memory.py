@@ -200,7 +200,7 @@ class MemorySessionStore:
         records = self._tables.records[(tenant_id, session_id)]
         page = records[start:start + limit]
         more = start + limit < len(records)
-        return Page(items=[record.model_dump(mode="json") for record in page],
+        return Page(items=list(page),
                     next_cursor=str(start + limit) if more else None)
 
     def messages(self, tenant_id: str, session_id: str, after: str | None = None) -> list[TranscriptMessage]:

@@ -59,7 +59,7 @@ def test_a_conversation_run_in_process_is_committed_through_the_stores_like_a_se
     assert said == [("user", "I'd like to book an appointment"), ("agent", first.reply),
                     ("user", "a cleaning please"), ("agent", second.reply)]
     records = svc.sessions.turns(agent.key.tenant_id, session_id).items
-    assert [record["turn_id"] for record in records] == [first.record.turn_id, second.record.turn_id]  # type: ignore[union-attr]
+    assert [record.turn_id for record in records] == [first.record.turn_id, second.record.turn_id]  # type: ignore[union-attr]
     assert second.values["service"] == "cleaning"
 
 
