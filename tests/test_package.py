@@ -11,6 +11,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from infra.package import cold_start_sources, drop_runtime_provided, drop_test_suites, merged_template, package
 from tests.conftest import ROOT
 
@@ -22,15 +24,22 @@ def test_the_merged_template_turns_on_partial_batch_responses_for_the_turn_worke
     assert template["Parameters"]["Stage"]["Default"] == "prod"
 
 
-def test_chalice_package_output_keeps_the_tables_queues_and_batch_item_failures(tmp_path: Path) -> None:
-    # A copy of the project with no requirements, so packaging needs no download.
-    project = tmp_path / "project"
+@pytest.fixture(scope="module")
+def packaged(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`make package`'s output folder (sam.json, deployment.zip) for a copy of the project with no
+    requirements, so packaging needs no download. Built once for the tests that read it."""
+    scratch = tmp_path_factory.mktemp("package")
+    project = scratch / "project"
     project.mkdir()
     shutil.copy(ROOT / "app.py", project / "app.py")
     shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
     (project / "requirements.txt").write_text("")
-    sam_path = package("prod", tmp_path / "out", project_dir=project)
+    return package("prod", scratch / "out", project_dir=project).parent
+
+
+def test_chalice_package_output_keeps_the_tables_queues_and_batch_item_failures(packaged: Path) -> None:
+    sam_path = packaged / "sam.json"
     lint = subprocess.run([str(Path(sys.executable).with_name("cfn-lint")), str(sam_path)],
                           capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
@@ -47,16 +56,10 @@ def test_chalice_package_output_keeps_the_tables_queues_and_batch_item_failures(
     assert unknown["RestApiId"] == {"Ref": "RestAPI"}
 
 
-def test_the_package_ships_our_modules_compiled_so_a_cold_start_compiles_none_of_them(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    shutil.copy(ROOT / "app.py", project / "app.py")
-    shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / ".chalice", project / ".chalice", ignore=shutil.ignore_patterns("deployments"))
-    (project / "requirements.txt").write_text("")
-    package("prod", tmp_path / "out", project_dir=project)
+def test_the_package_ships_our_modules_compiled_so_a_cold_start_compiles_none_of_them(
+        packaged: Path, tmp_path: Path) -> None:
     task = tmp_path / "task"
-    with zipfile.ZipFile(tmp_path / "out" / "deployment.zip") as archive:
+    with zipfile.ZipFile(packaged / "deployment.zip") as archive:
         names = set(archive.namelist())
         archive.extractall(task)
     sources = [name for name in names if name.endswith(".py") and name.startswith(("app.py", "chalicelib/"))]
